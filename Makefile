@@ -1,0 +1,36 @@
+# pbstats — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(HOME)/.local/bin/uv
+endif
+VENV := .venv
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: demo test install lint format clean
+
+$(UV):
+	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages --user uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode
+	@touch $@
+
+install: $(VENV)/.synced
+
+demo: install
+	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/.pbstats/prefect} $(VENV)/bin/pbstats demo --out demo
+
+test: install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf demo .pbstats .pytest_cache

@@ -1,0 +1,139 @@
+"""The `pbstats` command: a thin layer over the flows; what it prints is for operators (Chinese)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="pbstats：党建工作年度统计数据管道", no_args_is_help=True, add_completion=False)
+registry_app = typer.Typer(help="组织名录", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+console = Console()
+
+STATUS_CN = {"accepted": "通过", "rejected": "退回", "superseded": "被更正版替代", "duplicate": "重复文件", "held": "暂存"}
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command()
+def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help="收件箱目录")) -> None:
+    """读取收件箱中的新报表：归档、校验、入库，并打印本次结果。"""
+    _quiet_prefect()
+    from sqlalchemy.exc import OperationalError
+
+    from .ingest import ingest as ingest_flow
+    from .settings import Settings
+
+    settings = Settings()
+    try:
+        summary = ingest_flow(str(inbox), settings)
+    except OperationalError as e:
+        console.print(f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{str(e).splitlines()[0]}[/red]")
+        raise typer.Exit(2) from e
+    print_summary(summary, settings)
+
+
+def print_summary(summary, settings) -> None:
+    t = summary.totals
+    console.print(
+        f"[bold]本次运行[/bold] {summary.run_id}：收到 {summary.received} 个文件，"
+        f"通过 {t.get('accepted', 0)}，退回 {t.get('rejected', 0)}，被替代 {t.get('superseded', 0)}，"
+        f"重复 {t.get('duplicate', 0)}，提示 {summary.warnings} 条"
+    )
+    if summary.townships:
+        table = Table(title="按乡镇（街道）")
+        for col in ("乡镇（街道）", "通过", "退回", "被替代", "重复", "提示"):
+            table.add_column(col, justify="right" if col != "乡镇（街道）" else "left")
+        for line in summary.townships:
+            table.add_row(
+                f"{line.township_name} {line.township_code}",
+                str(line.accepted),
+                str(line.rejected),
+                str(line.superseded),
+                str(line.duplicate),
+                str(line.warnings),
+            )
+        console.print(table)
+    for r in summary.rejections[:50]:
+        console.print(f"[red]退回[/red] {r['file_name']}：{'；'.join(r['reasons'][:3])}")
+    if len(summary.rejections) > 50:
+        console.print(f"……另有 {len(summary.rejections) - 50} 份退回报表")
+    console.print(
+        f"数据仓库：{_shown_url(settings.url)}\n归档：{settings.archive}\n"
+        f"退回报表与审核意见：{settings.quarantine}"
+    )
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@registry_app.command("load")
+def registry_load(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="orgs.csv 格式的组织名录")) -> None:
+    """以文件替换组织名录（保留每条记录的有效年度）。"""
+    from schemas.registry import RegistryError, read_csv
+    from warehouse.catalogue import replace_registry
+    from warehouse.db import make_engine, upgrade
+
+    from .settings import Settings
+
+    try:
+        spans = read_csv(file)
+    except RegistryError as e:
+        console.print(f"[red]组织名录有误：{e}[/red]")
+        raise typer.Exit(1) from e
+    engine = make_engine(Settings().url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        replace_registry(conn, spans)
+    console.print(f"组织名录已更新：{len(spans)} 条记录，{len({s.org_code for s in spans})} 个组织")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo"), help="演示数据与仓库所在目录"),
+    seed: int = typer.Option(7, help="随机种子"),
+) -> None:
+    """生成一个市两个年度的报表，逐夜运行数据管道，并打印结果与查看位置。"""
+    _quiet_prefect()
+    import json
+    import shutil
+
+    from gen.city import generate_city
+
+    from .ingest import ingest as ingest_flow
+    from .settings import Settings
+
+    out = out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    corpus, inbox = out / "corpus", out / "inbox"
+    inbox.mkdir(parents=True)
+    console.print(f"生成演示报表到 {corpus} ……")
+    generate_city(corpus)
+    manifest = json.loads((corpus / "expected.json").read_text(encoding="utf-8"))
+    settings = Settings(home=out / "home", warehouse_url=os.environ.get("PBSTATS_WAREHOUSE_URL"))
+    for night in manifest["nights"]:
+        for name in night["files"]:
+            shutil.copy2(corpus / night["dir"] / name, inbox / name)
+        console.rule(f"第 {night['dir']} 批：{len(night['files'])} 个文件")
+        print_summary(ingest_flow(str(inbox), settings), settings)
+    console.rule("完成")
+    console.print(
+        f"用 sqlite3 查看：sqlite3 {settings.home.resolve() / 'warehouse.db'} "
+        "'select * from v_year_review' （视图：v_year_review、v_township_year、v_completeness、v_open_warnings）"
+    )
+
+
+def main() -> None:  # pragma: no cover
+    app(sys.argv[1:])

@@ -1,0 +1,41 @@
+"""Settings from the environment (PBSTATS_*), with defaults that work from a fresh clone."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where pbstats keeps its files and its warehouse, and the rulebook's configurable parts."""
+
+    model_config = SettingsConfigDict(env_prefix="PBSTATS_")
+
+    home: Path = Field(default=Path(".pbstats"), description="archive, quarantine and the SQLite warehouse")
+    warehouse_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
+    deadline: str = Field(default="01-31", description="MM-DD of year Y+1 by which year Y's returns are due")
+    batch_size: int = Field(default=200, ge=1, description="files per task")
+    today: date | None = Field(default=None, description="override today's date (for re-runs of past nights)")
+
+    @property
+    def archive(self) -> Path:
+        return self.home.resolve() / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.home.resolve() / "quarantine"
+
+    @property
+    def url(self) -> str:
+        return self.warehouse_url or f"sqlite:///{self.home.resolve() / 'warehouse.db'}"
+
+    @property
+    def deadline_month_day(self) -> tuple[int, int]:
+        month, day = self.deadline.split("-")
+        return int(month), int(day)
+
+    def today_or_now(self) -> date:
+        return self.today or date.today()

@@ -1,0 +1,171 @@
+"""The pipeline's stages as plain functions over batches (no Prefect here): read and judge a batch
+of inbox files, then load it. The flow in flows/ingest.py only wires these together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from schemas.forms import FORMS
+from schemas.registry import Registry
+from transforms.checks import Rulebook, check_file
+from transforms.feedback import build_feedback
+from transforms.frames import value_frame, violation_findings
+from transforms.model import CheckedReturn, Finding, Received
+from transforms.prior import compare_with_last_year
+from transforms.rollup import evaluate_rollup
+from warehouse.load import BatchCounts, Incoming, SeenFile, last_year_values, load_batch, lock
+from warehouse.tables import submission
+
+from .files import InboxEntry, archive, quarantine, sha256_of
+
+log = logging.getLogger("pbstats")
+
+
+@dataclass
+class Judged:
+    """A file after reading: what will be recorded for it, and the inbox state to remember."""
+
+    incoming: Incoming
+    seen: SeenFile
+    checked: CheckedReturn | None  # None for bytes already known (no reading needed)
+
+
+def known_hashes(engine: Engine, shas: set[str]) -> set[str]:
+    found: set[str] = set()
+    items = sorted(shas)
+    with engine.connect() as conn:
+        for i in range(0, len(items), 500):
+            found.update(conn.execute(select(submission.c.sha256).where(submission.c.sha256.in_(items[i : i + 500]))).scalars())
+    return found
+
+
+def read_batch(entries: Sequence[InboxEntry], archive_root: Path, quarantine_root: Path, rules: Rulebook, engine: Engine) -> list[Judged]:
+    """Archive each file, then read and judge those whose bytes are new; value rules run once per form."""
+    loaded: list[tuple[InboxEntry, bytes, Received]] = []
+    for entry in entries:
+        data = Path(entry.path).read_bytes()
+        sha = sha256_of(data)
+        rel = archive(archive_root, data, sha, entry.name)  # archived before anything reads it
+        loaded.append((entry, data, Received(entry.name, sha, len(data), entry.received_at, rel)))
+    known = known_hashes(engine, {r.sha256 for _, _, r in loaded})
+
+    checked: list[CheckedReturn] = []
+    datas: list[bytes] = []
+    judged: list[Judged] = []
+    for entry, data, rec in loaded:
+        seen = SeenFile(entry.path, entry.size, entry.mtime_ns, rec.sha256)
+        if rec.sha256 in known:
+            judged.append(Judged(_incoming(rec, None, "known"), seen, None))
+            continue
+        checked.append(_check_safely(rec, data, rules))
+        datas.append(data)
+        judged.append(Judged(_incoming(rec, None, "pending"), seen, checked[-1]))
+    apply_value_rules(checked)
+
+    for ret, data in zip(checked, datas, strict=True):
+        feedback_path = None
+        if ret.rejected:
+            try:
+                feedback = build_feedback(data, ret.received.file_name, ret.findings)
+            except Exception:  # the feedback is a courtesy; the rejection and its findings stand without it
+                log.exception("feedback workbook failed for %s", ret.received.file_name)
+                feedback = build_feedback(b"", ret.received.file_name, ret.findings)
+            feedback_path = quarantine(
+                quarantine_root, data, feedback, ret.received.sha256, ret.received.file_name, ret.year, ret.org_code
+            )
+        for j in judged:
+            if j.checked is ret:
+                j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path)
+    return judged
+
+
+def _check_safely(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
+    try:
+        ret, _ = check_file(rec, data, rules)
+        return ret
+    except Exception:  # a reader bug must not stop the night: the file is rejected with a reason
+        log.exception("reading %s failed", rec.file_name)
+        ret = CheckedReturn(received=rec)
+        ret.findings.append(Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部"))
+        return ret
+
+
+def apply_value_rules(returns: Sequence[CheckedReturn]) -> None:
+    """The GX suites, once per form over the whole batch; findings go back to their returns."""
+    from expectations.run import validate
+
+    for form_id in FORMS:
+        frame = value_frame(returns, form_id)
+        if frame.empty:
+            continue
+        for row, finding in violation_findings(returns, form_id, validate(form_id, frame)):
+            returns[row].findings.append(finding)
+
+
+def _incoming(rec: Received, ret: CheckedReturn | None, status: str, feedback_path: str | None = None) -> Incoming:
+    inc = Incoming(
+        file_name=rec.file_name,
+        sha256=rec.sha256,
+        size_bytes=rec.size,
+        received_at=rec.received_at,
+        archive_path=rec.archive_path,
+        status=status,
+        feedback_path=feedback_path,
+    )
+    if ret is not None:
+        inc.form, inc.org_code, inc.year, inc.sheet = ret.form_id, ret.org_code, ret.year, ret.sheet
+        inc.org_name_reported = ret.org_name
+        inc.late = any(f.check_id == "W-LATE" for f in ret.findings)
+        inc.values = {k: float(v) for k, v in ret.values.items()}
+        inc.value_cells = dict(ret.cells)
+        inc.issues = [issue_row(f) for f in ret.findings]
+    return inc
+
+
+def issue_row(f: Finding) -> dict:
+    return {
+        "check_id": f.check_id,
+        "severity": str(f.severity),
+        "sheet": f.sheet,
+        "cell": f.cell,
+        "indicator_code": f.indicator_code,
+        "message": f.message,
+        "observed": f.observed,
+    }
+
+
+def load_batches(judged: Sequence[Judged], size: int) -> list[list[Judged]]:
+    """Earlier years first and never two years in one batch, so a year's 上年 and W-JUMP checks
+    see the year before loaded even when both arrive the same night."""
+    ordered = sorted(judged, key=lambda j: (j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name))
+    batches: list[list[Judged]] = []
+    for j in ordered:
+        if not batches or len(batches[-1]) >= size or batches[-1][-1].incoming.year != j.incoming.year:
+            batches.append([])
+        batches[-1].append(j)
+    return batches
+
+
+def load(engine: Engine, run_id: str, judged: Sequence[Judged], registry: Registry) -> BatchCounts:
+    """One transaction: last year's checks against what is loaded now, then the batch itself."""
+    with engine.begin() as conn:
+        lock(conn)
+        accepted = [j for j in judged if j.incoming.status == "accepted" and j.checked is not None]
+        last = last_year_values(conn, [(j.checked.form_id, j.checked.org_code, j.checked.year) for j in accepted])
+        for j in accepted:
+            ret = j.checked
+            for f in compare_with_last_year(ret, last.get((ret.form_id, ret.org_code, ret.year), {})):
+                j.incoming.issues.append(issue_row(f))
+        return load_batch(
+            conn,
+            run_id,
+            [j.incoming for j in judged],
+            [j.seen for j in judged],
+            registry,
+            evaluate_rollup,
+        )

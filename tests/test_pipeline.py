@@ -1,0 +1,159 @@
+"""The ingest flow end to end, run for real (Prefect's test harness) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+from sqlalchemy import create_engine, text
+
+from flows.ingest import ingest
+from flows.settings import Settings
+from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def night(tmp_path: Path, warehouse_url: str):
+    """Run one night over the inbox; returns a function that runs it and a query helper."""
+    settings = Settings(home=tmp_path / "home", warehouse_url=warehouse_url, today=date(2026, 11, 26))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
+
+    class Night:
+        def __init__(self):
+            self.inbox, self.settings = inbox, settings
+
+        def run(self):
+            return ingest(str(inbox), settings)
+
+        def q(self, sql: str, **params):
+            with engine.connect() as conn:
+                return conn.execute(text(sql), params).fetchall()
+
+    yield Night()
+    engine.dispose()
+
+
+def statuses(n) -> dict[str, str]:
+    return dict(n.q("select file_name, status from submission"))
+
+
+def test_a_night_loads_accepted_returns_and_rejects_bad_ones(night):
+    drop(night.inbox, "村.xlsx", make_return())
+    drop(night.inbox, "镇.xlsx", make_return("DJ-2", TOWNSHIP))
+    drop(night.inbox, "坏.xlsx", make_return(org_code="990181202201", values={"02": 99}))  # 02 > 01
+    drop(night.inbox, "负数.xlsx", make_return(org_code="990181202202", values={"03": -3, "10": 2.5}))
+    drop(night.inbox, "说明.txt", b"not a return")
+    summary = night.run()
+    assert statuses(night) == {
+        "村.xlsx": "accepted",
+        "镇.xlsx": "accepted",
+        "坏.xlsx": "rejected",
+        "负数.xlsx": "rejected",
+        "说明.txt": "rejected",
+    }
+    assert summary.totals["accepted"] == 2 and summary.totals["rejected"] == 3
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [(60.0,)]
+    issues = night.q(
+        "select s.file_name, i.check_id, i.cell from submission_issue i join submission s using (submission_id) "
+        "where i.severity='error' order by 1, 3"
+    )
+    assert ("坏.xlsx", "E-RULE", "D7") in issues
+    assert ("负数.xlsx", "E-VALUE", "D8") in issues and ("负数.xlsx", "E-VALUE", "D15") in issues
+    assert ("说明.txt", "E-FILE", None) in issues
+    # nothing of a rejected return reaches the facts
+    assert night.q("select count(*) from fact_metric where org_code='990181202201'") == [(0,)]
+    # every file archived by hash, every rejection quarantined with a feedback workbook
+    for (path,) in night.q("select archive_path from submission"):
+        assert (night.settings.archive / path).read_bytes()
+    for (fb,) in night.q("select feedback_path from submission where status='rejected'"):
+        book = openpyxl.load_workbook(night.settings.quarantine / fb)
+        assert book.sheetnames[0] == "问题清单"
+    run = night.q("select outcome, files_received, accepted, rejected, flow_run_id from load_run")
+    assert run[0][:4] == ("completed", 5, 2, 3) and run[0][4]
+
+
+def test_a_second_night_over_the_same_inbox_reads_nothing(night):
+    drop(night.inbox, "村.xlsx", make_return())
+    night.run()
+    second = night.run()
+    assert second.received == 0
+    assert night.q("select count(*) from submission") == [(1,)]
+    assert night.q("select files_received from load_run order by started_at") == [(1,), (0,)]
+
+
+def test_a_corrected_return_supersedes_and_keeps_history(night):
+    drop(night.inbox, "村.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
+    night.run()
+    drop(night.inbox, "村（更正）.xlsx", make_return(values={"01": 66}), datetime(2026, 1, 20))
+    night.run()
+    assert statuses(night) == {"村.xlsx": "superseded", "村（更正）.xlsx": "accepted"}
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [(66.0,)]
+    hist = night.q("select old_value, new_value from fact_metric_history where indicator_code='01'")
+    assert hist == [(60.0, 66.0)]
+    assert night.q("select count(*) from fact_metric_history") == [(12,)]
+
+
+def test_an_older_version_arriving_later_does_not_become_current(night):
+    drop(night.inbox, "新.xlsx", make_return(values={"01": 66}), datetime(2026, 1, 20))
+    night.run()
+    drop(night.inbox, "旧.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
+    night.run()
+    assert statuses(night) == {"新.xlsx": "accepted", "旧.xlsx": "superseded"}
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [(66.0,)]
+
+
+def test_a_byte_identical_file_is_a_duplicate(night):
+    data = make_return()
+    drop(night.inbox, "村.xlsx", data)
+    drop(night.inbox, "村 (2).xlsx", data, datetime(2026, 1, 11))
+    night.run()
+    drop(night.inbox, "村-副本.xlsx", data)
+    night.run()
+    assert statuses(night) == {"村.xlsx": "accepted", "村 (2).xlsx": "duplicate", "村-副本.xlsx": "duplicate"}
+    assert night.q("select count(*) from fact_metric") == [(12,)]
+    assert night.q("select org_code from submission where status='duplicate'") == [(VILLAGE,), (VILLAGE,)]
+
+
+def test_last_years_values_check_prior_column_and_jumps(night):
+    drop(night.inbox, "2024.xlsx", make_return(year=2024, values={"01": 60, "11": 100}), datetime(2025, 1, 10))
+    drop(
+        night.inbox,
+        "2025.xlsx",
+        make_return(year=2025, values={"01": 62, "11": 400}, priors={"01": 58, "11": 100}),
+        datetime(2026, 1, 10),
+    )
+    night.run()  # both years in one night: 2024 loads first
+    found = night.q(
+        "select i.check_id, i.cell, i.indicator_code from submission_issue i join submission s using (submission_id) "
+        "where s.year = 2025 order by 1"
+    )
+    assert found == [("W-JUMP", "D16", "11"), ("W-PRIOR", "E6", "01")]
+
+
+def test_rollup_is_pending_until_every_village_reports_then_checked(night):
+    town = make_return("DJ-2", TOWNSHIP, values={"07": 0, "08": 1, "09": 0})
+    drop(night.inbox, "镇.xlsx", town)
+    night.run()
+    states = dict(night.q("select indicator_code, state from rollup_check where township_code=:t", t=TOWNSHIP))
+    assert states == {"01": "ok", "07": "pending", "08": "pending", "09": "pending"}
+    assert night.q("select count(*) from v_open_warnings where check_id='W-ROLLUP'") == [(0,)]
+    villages = [c for (c,) in night.q(
+        "select org_code from dim_org where parent_code=:t and valid_from<=2025 and (valid_to is null or valid_to>=2025)", t=TOWNSHIP
+    )]
+    for code in villages:  # every village: one-shoulder only in the first, so 08 must be 1
+        one = 1 if code == villages[0] else 0
+        drop(night.inbox, f"{code}.xlsx", make_return(org_code=code, values={"04": one, "07": 5}))
+    night.run()
+    states = dict(night.q("select indicator_code, state from rollup_check where township_code=:t", t=TOWNSHIP))
+    assert states == {"01": "ok", "07": "ok", "08": "ok", "09": "ok"}
+    # a corrected village return changes the count; the township's return is re-checked
+    drop(night.inbox, "更正.xlsx", make_return(org_code=villages[1], values={"04": 1, "07": 5}), datetime(2026, 1, 25))
+    night.run()
+    warned = night.q("select indicator_code, cell from v_open_warnings where check_id='W-ROLLUP'")
+    assert warned == [("08", "D13")]

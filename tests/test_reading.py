@@ -1,0 +1,222 @@
+"""Reading rules of forms.md §3, §5 and the file-level checks of §6, on generated workbooks."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from schemas.forms import DJ1, DJ2
+from schemas.registry import Registry, default_spans
+from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
+from transforms.checks import Rulebook, check_file, mask_pii
+from transforms.model import Received
+from transforms.values import canonical, read_value
+
+RULES = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
+
+
+def judge(data: bytes, name: str = "张家村2025年报.xlsx", when: datetime | None = None):
+    rec = Received(name, "0" * 64, len(data), when or datetime(2026, 1, 10, tzinfo=UTC), "x")
+    ret, _ = check_file(rec, data, RULES)
+    return ret
+
+
+def ids(ret) -> list[str]:
+    return sorted({f.check_id for f in ret.findings})
+
+
+@pytest.mark.parametrize(
+    "raw,code,want",
+    [
+        ("12", "01", "12"),
+        (12, "01", "12"),
+        (12.0, "01", "12"),
+        ("12.0", "01", "12"),
+        (" 12 ", "01", "12"),
+        ("１２", "01", "12"),
+        ("12人", "01", "12"),
+        ("12个", "10", "12"),
+        ("12人次", "11", "12"),
+        ("1,234.5", "07", "1234.5"),
+        ("1234.50", "07", "1234.5"),
+        (15.670000000000002, "07", "15.67"),
+        ("是", "04", "1"),
+        ("否", "04", "0"),
+        ("√", "04", "1"),
+        ("×", "04", "0"),
+        (1, "04", "1"),
+        ("0", "04", "0"),
+        ("无", "01", "0"),
+        ("0", "01", "0"),
+        ("-3", "01", "-3"),  # readable as a number; the GX range rule rejects it
+        (2.5, "01", "2.5"),  # likewise the count type rule
+    ],
+    ids=str,
+)
+def test_cells_read_as_the_rulebook_says(raw, code, want):
+    got = read_value(raw, DJ1.indicator(code))
+    assert got.problem is None and not got.blank
+    assert canonical(got.value) == want
+
+
+@pytest.mark.parametrize("raw", [None, "", "  ", "—", "-", "－", "/"], ids=repr)
+def test_blank_and_dash_read_as_zero_with_a_blank_flag(raw):
+    got = read_value(raw, DJ1.indicator("05"))
+    assert got.value == Decimal(0) and got.blank
+
+
+@pytest.mark.parametrize("raw", ["三", "约12", "12户", "12余", datetime(2025, 1, 1), "abc", "是"], ids=repr)
+def test_unreadable_cells_are_named(raw):
+    got = read_value(raw, DJ1.indicator("01"))
+    assert got.value is None and got.problem
+
+
+def test_a_clean_return_reads_every_value():
+    ret = judge(make_return())
+    assert ids(ret) == []
+    assert (ret.form_id, ret.org_code, ret.year) == ("DJ-1", VILLAGE, 2025)
+    assert {k: float(v) for k, v in ret.values.items()} == {k: float(v) for k, v in good_values("DJ-1").items()}
+    assert ret.cells["01"] == "D6" and ret.cells["12"] == "D17"
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"codes_as_numbers": True},
+        {"label_in_next_cell": True},
+        {"label_in_next_cell": True, "org_code": 990181101201},
+        {"year": "2025年"},
+        {"year": "2025年度"},
+        {"offset": (3, 2)},
+        {"leading_sheet": True, "sheet_title": "Sheet3"},
+        {"extra_rows": [("注：本表为年报", None, None)]},
+    ],
+    ids=lambda k: ",".join(k),
+)
+def test_layout_variations_are_accepted(knobs):
+    ret = judge(make_return(**knobs))
+    assert ids(ret) == []
+    assert ret.org_code == VILLAGE and ret.year == 2025 and len(ret.values) == 12
+
+
+def test_cells_are_named_where_they_stand_after_a_shift():
+    ret = judge(make_return(offset=(3, 2), values={"01": "三"}))
+    bad = [f for f in ret.findings if f.check_id == "E-VALUE"]
+    assert [(f.cell, f.indicator_code, f.observed) for f in bad] == [("F9", "01", "三")]
+
+
+def test_a_full_width_colon_and_a_half_width_colon_both_label():
+    data = make_return(org_code="990181101201")
+    assert judge(data).org_code == VILLAGE
+    # the builder writes full-width colons; rewrite one cell with a half-width colon
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    wb.active["C3"] = "组织代码:990181101201"
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert judge(buf.getvalue()).org_code == VILLAGE
+
+
+def test_a_formula_without_a_cached_value_is_an_error():
+    ret = judge(make_return(formulas={"01": "=50+10"}))
+    assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D6")]
+
+
+def test_a_blank_cell_is_zero_with_a_warning():
+    ret = judge(make_return(values={"05": None}))
+    assert ids(ret) == ["W-BLANK"] and ret.values["05"] == 0
+
+
+@pytest.mark.parametrize(
+    "knobs,check",
+    [
+        ({"form_label": "DJ-9"}, "E-FORM"),
+        ({"org_code": "99018110120"}, "E-ORG"),
+        ({"org_code": "990181101398"}, "E-ORG"),
+        ({"org_code": None}, "E-ORG"),
+        ({"org_code": TOWNSHIP}, "E-ORG"),  # a township filing the village form
+        ({"org_code": "990181203201", "year": 2024, "form_id": "DJ-2"}, "E-ORG"),
+        ({"org_code": "990181203000", "year": 2025, "form_id": "DJ-2"}, "E-ORG"),  # 竹坪乡 merged away in 2025
+        ({"year": None}, "E-YEAR"),
+        ({"year": "去年"}, "E-YEAR"),
+        ({"year": 2031}, "E-YEAR"),
+        ({"drop_codes": ("05",)}, "E-CODE"),
+        ({"extra_rows": [("多出的行", "13", 5)]}, "E-CODE"),
+        ({"extra_rows": [("重复的行", "01", 5)]}, "E-CODE"),
+        ({"values": {"01": "约12"}}, "E-VALUE"),
+        ({"values": {"01": "12户"}}, "E-VALUE"),
+        ({"notes": {"01": "书记身份证 11010519491231002X"}}, "E-PII"),
+        ({"notes": {"02": "联系人 13912345678"}}, "E-PII"),
+    ],
+    ids=lambda x: str(x),
+)
+def test_each_error_is_found(knobs, check):
+    ret = judge(make_return(**knobs))
+    assert check in ids(ret)
+    assert ret.rejected
+
+
+def test_the_contact_phone_is_not_personal_data_but_elsewhere_it_is():
+    assert "E-PII" not in ids(judge(make_return(phone="13812345678")))
+    found = [f for f in judge(make_return(notes={"03": "13812345678"})).findings if f.check_id == "E-PII"]
+    assert found and found[0].cell == "F8" and "13812345678" not in (found[0].observed or "")
+
+
+def test_personal_numbers_are_masked():
+    assert mask_pii("身份证11010519491231002X") == "身份证110105********002X"
+    assert mask_pii("手机13812345678") == "手机138****5678"
+
+
+def test_a_missing_footer_is_a_warning():
+    assert ids(judge(make_return(footer=False))) == ["W-FOOTER"]
+
+
+def test_a_late_return_is_flagged():
+    ret = judge(make_return(), when=datetime(2026, 2, 3, tzinfo=UTC))
+    assert ids(ret) == ["W-LATE"]
+
+
+def test_the_township_form_reads_too():
+    ret = judge(make_return("DJ-2", TOWNSHIP))
+    assert ids(ret) == [] and len(ret.values) == len(DJ2.indicators)
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, v in members.items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("a.xlsx", b""),
+        ("a.txt", b"hello"),
+        ("a.pdf", b"%PDF-1.4"),
+        ("a.xlsx", b"\x00garbage" * 100),
+        ("a.xlsx", make_return()[:2000]),
+        ("a.xls", b"not an ole file"),
+        ("a.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 512),
+        ("a.xlsx", _zip_bytes({"hello.txt": b"x"})),
+    ],
+    ids=["empty", "txt", "pdf", "garbage", "truncated", "fake-xls", "encrypted", "zip-not-xlsx"],
+)
+def test_unreadable_files_are_rejected_with_a_reason(name, data):
+    ret = judge(data, name)
+    assert ids(ret) == ["E-FILE"]
+    assert ret.findings[0].message
+
+
+def test_a_zip_bomb_is_refused_before_unpacking():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"0" * (101 * 1024 * 1024))
+    ret = judge(buf.getvalue())
+    assert ids(ret) == ["E-FILE"] and "100 MB" in ret.findings[0].message

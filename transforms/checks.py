@@ -1,0 +1,341 @@
+"""The checks a file can be judged by on its own (forms.md §6): identity, codes, values, PII, footer,
+lateness. Checks that need other returns (value rules in GX, prior year, rollup) live beside it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from schemas.forms import (
+    FORMS,
+    LABEL_FILLER,
+    LABEL_ORG_CODE,
+    LABEL_ORG_NAME,
+    LABEL_PHONE,
+    LABEL_REPORT_DATE,
+    LABEL_YEAR,
+    MAX_SHEET_ROWS,
+    Form,
+)
+from schemas.registry import Registry
+
+from .locate import (
+    Labelled,
+    find_form_sheet,
+    find_header,
+    find_labels,
+    footer_start,
+    indicator_rows,
+    text_of,
+)
+from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
+from .values import norm_text, read_value
+from .workbook import Unreadable, read_workbook
+
+LEVEL_NAMES = {"village": "村（社区）", "township": "乡镇（街道）", "city": "市"}
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """What the checks need to know beyond the file: who exists, what day it is, when returns are due."""
+
+    registry: Registry
+    today: date
+    deadline_month_day: tuple[int, int] = (1, 31)  # of year Y+1, Asia/Shanghai end of day
+
+    def deadline(self, year: int) -> datetime:
+        from zoneinfo import ZoneInfo
+
+        month, day = self.deadline_month_day
+        return datetime(year + 1, month, day, 23, 59, 59, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:
+    """Read one file and judge it on its own; never raises for bad content."""
+    out = CheckedReturn(received=received)
+    book = read_workbook(data, received.file_name)
+    if isinstance(book, Unreadable):
+        out.findings.append(Finding("E-FILE", book.reason))
+        return out, None
+    out.findings.extend(find_pii(book))
+    sheet, form_id = find_form_sheet(book)
+    if sheet is None:
+        why = (
+            f"表号“{form_id}”不是本制度规定的报表（应为 DJ-1 或 DJ-2）"
+            if form_id
+            else "在所有工作表中都没有找到表号（DJ-1 或 DJ-2），请使用统一下发的报表模板"
+        )
+        out.findings.append(Finding("E-FORM", why))
+        return out, book
+    form = FORMS[form_id]
+    out.form_id, out.sheet = form.form_id, sheet.name
+    if sheet.total_rows > MAX_SHEET_ROWS:
+        out.findings.append(
+            Finding(
+                "E-FILE", f"报表所在工作表有 {sheet.total_rows} 行，超过 10000 行的上限", sheet=sheet.name
+            )
+        )
+        return out, book
+    header = find_header(sheet)
+    if header is None:
+        out.findings.append(
+            Finding(
+                "E-FORM", "找不到表头行（应有“指标名称”“代码”“本年”三列标题），请勿删改表头", sheet=sheet.name
+            )
+        )
+        return out, book
+    cover = find_labels(sheet, range(header.row))
+    _check_identity(out, form, cover, rules)
+    stop = footer_start(sheet, header)
+    _check_rows(out, form, indicator_rows(sheet, header, stop))
+    footer = find_labels(sheet, range(header.row + 1, len(sheet.rows)))
+    for label in (LABEL_FILLER, LABEL_REPORT_DATE):
+        got = footer.get(label)
+        if got is None or not got.text:
+            out.findings.append(
+                Finding("W-FOOTER", f"表尾缺少“{label}”，请补填", sheet=sheet.name, cell=_ref(got))
+            )
+    if out.year is not None and received.received_at > rules.deadline(out.year):
+        due = rules.deadline(out.year)
+        out.findings.append(
+            Finding(
+                "W-LATE",
+                f"{out.year}年度报表应于{due.year}年{due.month}月{due.day}日前报送，"
+                f"本表于{received.received_at.astimezone(due.tzinfo):%Y年%m月%d日}收到，已逾期",
+            )
+        )
+    return out, book
+
+
+def _ref(got: Labelled | None) -> str | None:
+    return got.value.ref if got and got.value else None
+
+
+def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], rules: Rulebook) -> None:
+    sheet = out.sheet
+    name = cover.get(LABEL_ORG_NAME)
+    out.org_name = name.text if name and name.text else None
+
+    year_label = cover.get(LABEL_YEAR)
+    year_text = year_label.text if year_label else ""
+    m = re.fullmatch(r"(\d{4})(年度|年)?", year_text or "")
+    if not year_text:
+        out.findings.append(
+            Finding("E-YEAR", "封面缺少“统计年度”，请填写如“2025”", sheet=sheet, cell=_ref(year_label))
+        )
+    elif not m:
+        out.findings.append(
+            Finding(
+                "E-YEAR",
+                "“统计年度”应填写四位年份，如“2025”",
+                sheet=sheet,
+                cell=_ref(year_label),
+                observed=year_text,
+            )
+        )
+    elif int(m.group(1)) > rules.today.year:
+        out.findings.append(
+            Finding(
+                "E-YEAR",
+                f"统计年度{m.group(1)}是未来年份",
+                sheet=sheet,
+                cell=_ref(year_label),
+                observed=year_text,
+            )
+        )
+    else:
+        out.year = int(m.group(1))
+
+    code_label = cover.get(LABEL_ORG_CODE)
+    code = (code_label.text or "") if code_label else ""
+    cell = _ref(code_label)
+    if not code:
+        out.findings.append(
+            Finding("E-ORG", "封面缺少“组织代码”，请填写12位组织代码", sheet=sheet, cell=cell)
+        )
+        return
+    if not re.fullmatch(r"\d{12}", code):
+        out.findings.append(
+            Finding(
+                "E-ORG",
+                f"组织代码应为12位数字，填写的“{code}”有{len(code)}位",
+                sheet=sheet,
+                cell=cell,
+                observed=code,
+            )
+        )
+        return
+    out.org_code = code
+    if out.year is None:
+        if not rules.registry.known(code):
+            out.findings.append(
+                Finding("E-ORG", f"组织代码{code}不在全市组织名录中", sheet=sheet, cell=cell, observed=code)
+            )
+        return
+    org = rules.registry.org(code, out.year)
+    if org is None:
+        why = (
+            f"组织代码{code}在{out.year}年度已不在组织名录中（可能已撤并），请核实"
+            if rules.registry.known(code)
+            else f"组织代码{code}不在全市组织名录中，请核对代码"
+        )
+        out.findings.append(Finding("E-ORG", why, sheet=sheet, cell=cell, observed=code))
+    elif org.level != form.level:
+        out.findings.append(
+            Finding(
+                "E-ORG",
+                f"{org.name}（{code}）是{LEVEL_NAMES[org.level]}，应填报"
+                f"{'DJ-1' if org.level == 'village' else 'DJ-2'}，不应填报 {form.form_id}",
+                sheet=sheet,
+                cell=cell,
+                observed=code,
+            )
+        )
+
+
+def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
+    seen: dict[str, CellAt] = {}
+    for row in rows:
+        at = row.current
+        if not form.has(row.code):
+            out.findings.append(
+                Finding(
+                    "E-CODE",
+                    f"指标代码“{row.code}”不是 {form.form_id} 规定的代码，请勿增加指标行",
+                    sheet=at.sheet,
+                    cell=at.ref,
+                    observed=row.code,
+                )
+            )
+            continue
+        if row.code in seen:
+            out.findings.append(
+                Finding(
+                    "E-CODE",
+                    f"指标代码{row.code}出现了两次（另见{seen[row.code].ref}），请删除重复的行",
+                    sheet=at.sheet,
+                    cell=at.ref,
+                    indicator_code=row.code,
+                )
+            )
+            continue
+        seen[row.code] = at
+        ind = form.indicator(row.code)
+        out.cells[row.code] = at.ref
+        if at.uncached_formula:
+            out.findings.append(
+                Finding(
+                    "E-VALUE",
+                    f"“{ind.name}”是公式但没有计算结果，请在 Excel 中重新计算并保存，或直接填写数值",
+                    sheet=at.sheet,
+                    cell=at.ref,
+                    indicator_code=row.code,
+                )
+            )
+            continue
+        got = read_value(at.raw, ind)
+        if got.problem:
+            out.findings.append(
+                Finding(
+                    "E-VALUE",
+                    f"“{ind.name}”{got.problem}",
+                    sheet=at.sheet,
+                    cell=at.ref,
+                    indicator_code=row.code,
+                    observed=mask_pii(text_of(at.raw))[:200],
+                )
+            )
+            continue
+        if got.blank:
+            shown = text_of(at.raw).strip()
+            what = f"填写的是“{shown}”" if shown else "未填写"
+            out.findings.append(
+                Finding(
+                    "W-BLANK",
+                    f"“{ind.name}”{what}，已按0处理；如确为0请直接填写0",
+                    sheet=at.sheet,
+                    cell=at.ref,
+                    indicator_code=row.code,
+                    observed=shown or None,
+                )
+            )
+        out.values[row.code] = got.value
+        if row.prior is not None and not row.prior.uncached_formula:
+            prior = read_value(row.prior.raw, ind)
+            if prior.value is not None and not prior.blank:
+                out.priors[row.code] = prior.value
+                out.prior_cells[row.code] = row.prior.ref
+    for ind in form.indicators:
+        if ind.code not in seen:
+            out.findings.append(
+                Finding(
+                    "E-CODE",
+                    f"缺少指标“{ind.name}”（代码{ind.code}）这一行，请使用统一下发的报表模板",
+                    sheet=out.sheet,
+                    indicator_code=ind.code,
+                )
+            )
+
+
+# §6 E-PII: resident ID numbers (18 characters, checksum digit or X) and mobile numbers
+ID_RE = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
+MOBILE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+
+
+def mask_pii(text: str) -> str:
+    """The same text with every ID or mobile number masked (110105********002X, 138****5678)."""
+    text = ID_RE.sub(lambda m: m.group(0)[:6] + "*" * 8 + m.group(0)[14:], text)
+    return MOBILE_RE.sub(lambda m: re.sub(r"\d{4}(?=\D*\d{4}\D*$)", "****", m.group(0), count=1), text)
+
+
+def _pii_text(v) -> str | None:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float) and v.is_integer() and 1e10 <= abs(v) < 1e18:
+        return str(int(v))
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def find_pii(book: Workbook) -> list[Finding]:
+    """Every ID or mobile number in any sheet, except the value of the 联系电话 field."""
+    found = []
+    for sheet in book.sheets:
+        allowed = _phone_cells(sheet)
+        for r, row in enumerate(sheet.rows):
+            for c, v in enumerate(row):
+                text = _pii_text(v)
+                if not text or len(text) < 11:
+                    continue
+                if (r, c) in allowed:  # the 联系电话 value: only what else the cell holds counts
+                    text = (
+                        re.sub(r"^.*?联系电话[:：]?[-+\d]+", "", norm_text(text))
+                        if LABEL_PHONE in text
+                        else ""
+                    )
+                kind = "身份证号" if ID_RE.search(text) else "手机号" if MOBILE_RE.search(text) else None
+                if kind:
+                    found.append(
+                        Finding(
+                            "E-PII",
+                            f"单元格中有{kind}，统计报表不得填写个人信息，请删除",
+                            sheet=sheet.name,
+                            cell=CellAt(sheet.name, r, c, None).ref,
+                            observed=mask_pii(text)[:200],
+                        )
+                    )
+    return found
+
+
+def _phone_cells(sheet: Sheet) -> set[tuple[int, int]]:
+    labels = find_labels(sheet, range(len(sheet.rows))) if _mentions_phone(sheet) else {}
+    got = labels.get(LABEL_PHONE)
+    return {(got.value.row, got.value.col)} if got and got.value else set()
+
+
+def _mentions_phone(sheet: Sheet) -> bool:
+    return any(isinstance(v, str) and LABEL_PHONE in v for row in sheet.rows for v in row)

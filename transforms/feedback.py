@@ -1,0 +1,357 @@
+"""The feedback workbook a rejected return's submitter receives: the findings listed, their own sheets marked.
+
+Everything copied from the submitted file is copied as values: a formula never travels into feedback,
+and text that looks like a formula (`=HYPERLINK(...)`) is written as text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, MergedCell
+from openpyxl.comments import Comment
+from openpyxl.formatting.formatting import ConditionalFormattingList
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidationList
+from openpyxl.worksheet.worksheet import Worksheet
+from python_calamine import CalamineWorkbook
+
+from schemas.checks import CHECKS, Severity
+from schemas.forms import MAX_UNPACKED_BYTES
+from transforms.model import Finding
+
+LIST_SHEET = "问题清单"
+MAX_SHEETS = 50
+MAX_ROWS = 10_000
+MAX_COLS = 200
+MAX_TEXT = 1_000
+EXCEL_TEXT = 32_767  # what a cell holds; the list sheet's own text is cut only there
+MAX_DENSE_CELLS = 10_000_000  # a merge/link range or used grid larger than this is not handed to a reader
+
+ERROR_FILL = PatternFill(fill_type="solid", fgColor="FFFF7C80")
+WARNING_FILL = PatternFill(fill_type="solid", fgColor="FFFFEB84")
+HEADER = ("序号", "类别", "检查项", "工作表", "单元格", "指标代码", "说明", "填写内容")
+HEADER_WIDTHS = (6, 8, 24, 16, 9, 9, 60, 28)
+CLOSING = (
+    "请在原报表文件中逐项修改以上问题（本文件后面附有您报送的工作表，出错的单元格标红、需核实的单元格标黄，"
+    "并附批注说明），修改后重新报送即可，文件名可保持不变。“提示”类问题请核实，确属实际情况的可不修改。"
+)
+NOT_ATTACHED = "原文件无法打开，未附原表，请对照本清单修改。"
+TOO_BIG = "原文件解压后超过大小限制，未附原表，请对照本清单修改。"
+
+_PLAIN = (str, int, float, bool, datetime, date, time, timedelta, type(None))
+_BAD_TITLE = re.compile(r"[\\*?:/\[\]]")
+# attributes of sheet XML, read leniently: a ref written in any other way than plain A1 counts as huge
+_CELL_REF = re.compile(rb"""<(?:[\w.-]+:)?c\s[^<]*?\br\s*=\s*["']([^"']*)""")
+_RANGE_REF = re.compile(rb"""<(?:[\w.-]+:)?(?:mergeCell|hyperlink)\s[^<]*?\bref\s*=\s*["']([^"']*)""")
+_A1 = re.compile(rb"([A-Za-z]{1,3})(\d{1,7})")
+_HUGE = 1 << 62
+Sheets = dict[str, Worksheet]  # sheet name as submitted -> its copy in the feedback workbook
+
+
+def build_feedback(original: bytes, file_name: str, findings: Sequence[Finding]) -> bytes:
+    """An .xlsx for the submitter: sheet 问题清单 first, then their sheets with each finding's cell marked.
+
+    Never raises for bad input: a file nothing can read gives a workbook holding only the list.
+    """
+    ordered = sorted(findings, key=lambda finding: not _is_error(finding))  # stable: errors first
+    try:
+        return _finish(*_submitted_sheets(original), file_name, ordered)
+    except Exception:  # a copy openpyxl cannot write back must not cost the submitter the list
+        return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, ordered)
+
+
+def _finish(
+    book: Workbook, sheets: Sheets, notes: list[str], file_name: str, findings: Sequence[Finding]
+) -> bytes:
+    taken = {LIST_SHEET.casefold()}
+    for sheet in book.worksheets:
+        sheet.title = _unique_title(sheet.title, taken)  # a submitted sheet may itself be called 问题清单
+        sheet.sheet_state = "visible"  # a hidden sheet may hold what must be fixed (E-PII: anywhere)
+        sheet.sheet_view.tabSelected = False  # else edits would go to a group of sheets
+    _mark(sheets, findings)
+    listing = book.create_sheet(LIST_SHEET, 0)
+    _write_list(listing, file_name, findings, notes)
+    book.active = 0
+    listing.sheet_view.tabSelected = True
+    for view in book.views:
+        view.firstSheet = 0
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# --- the submitted sheets, as values -------------------------------------------------------------
+
+
+def _submitted_sheets(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
+    """The submitted workbook as values only, within the caps, and notes on what was left out."""
+    unpacked, widest_range, largest_grid = _survey(original)
+    if unpacked > MAX_UNPACKED_BYTES:
+        return _empty_book(), {}, [TOO_BIG]
+    # openpyxl makes a cell object for each cell of a merged or linked range; calamine allocates the
+    # whole used grid, and aborts the process (no exception) when it cannot.
+    readers = [_from_openpyxl] if widest_range <= MAX_DENSE_CELLS else []
+    readers += [_from_calamine] if largest_grid <= MAX_DENSE_CELLS else []
+    for reader in readers:
+        try:
+            return reader(original)
+        except Exception:  # corrupt, encrypted, not a spreadsheet, or a kind this reader does not know
+            continue
+    return _empty_book(), {}, [NOT_ATTACHED if readers else TOO_BIG]
+
+
+def _from_openpyxl(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
+    """An .xlsx/.xlsm with its styles, merges and widths; every formula replaced by its cached value."""
+    # data_only=True makes the reader take each formula cell's cached value and never the formula itself:
+    # the same result as loading twice and swapping values in, at half the memory.
+    book = load_workbook(io.BytesIO(original), data_only=True, keep_vba=False, keep_links=False)
+    book.template = False
+    book.defined_names.clear()
+    for chart_sheet in book.chartsheets:
+        book.remove(chart_sheet)
+    notes = []
+    if len(book.worksheets) > MAX_SHEETS:
+        notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+        for extra in book.worksheets[MAX_SHEETS:]:
+            book.remove(extra)
+    for sheet in book.worksheets:
+        notes += _values_only(sheet)
+    return book, {sheet.title: sheet for sheet in book.worksheets}, notes
+
+
+def _values_only(sheet: Worksheet) -> list[str]:
+    """Strip what could carry live content (links, validations, names, tables, pivots, charts) and cap cells."""
+    sheet.data_validations = DataValidationList()
+    sheet.conditional_formatting = ConditionalFormattingList()  # its formulas; its fills could hide our marks
+    sheet.defined_names.clear()
+    sheet.tables.clear()
+    sheet._hyperlinks = []
+    sheet._pivots = []
+    sheet._charts = []
+    cut_area = cut_text = False
+    for (row, col), cell in list(sheet._cells.items()):  # sparse: a far-away cell must not make a dense grid
+        if row > MAX_ROWS or col > MAX_COLS:
+            del sheet._cells[(row, col)]
+            cut_area = True
+        elif not isinstance(cell, MergedCell):
+            if cell.hyperlink is not None:
+                cell.hyperlink = None
+            if cell.data_type == "f" or not isinstance(cell.value, _PLAIN):  # data_only reads none; make sure
+                cell.value = None
+            elif isinstance(cell.value, str) and not (cell.data_type == "e" and cell.value in ERROR_CODES):
+                cut_text |= _put(cell, cell.value)
+    for merged in list(sheet.merged_cells.ranges):
+        if merged.max_row > MAX_ROWS or merged.max_col > MAX_COLS:
+            sheet.merged_cells.remove(merged)
+    for index in [index for index in sheet.row_dimensions if index > MAX_ROWS]:
+        del sheet.row_dimensions[index]
+    return _cut_notes(sheet.title, cut_area, cut_text)
+
+
+def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
+    """An .xls/.ods (or an .xlsx openpyxl refused) rebuilt from its values and, where known, its merges."""
+    source = CalamineWorkbook.from_filelike(io.BytesIO(original))
+    book, sheets, notes, taken = _empty_book(), {}, [], {LIST_SHEET.casefold()}
+    names = source.sheet_names
+    if len(names) > MAX_SHEETS:
+        notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+    for index, name in enumerate(names[:MAX_SHEETS]):
+        try:
+            grid = source.get_sheet_by_index(index)
+            rows = grid.to_python(skip_empty_area=False, nrows=MAX_ROWS + 1)
+            merges = grid.merged_cell_ranges or []  # None for .ods
+        except Exception:
+            notes.append(f"工作表“{_clip(name)}”无法读取，未附上。")
+            continue
+        sheet = sheets[name] = book.create_sheet(_unique_title(name, taken))
+        widths: dict[int, int] = {}
+        cut_area, cut_text = len(rows) > MAX_ROWS, False
+        for r, row in enumerate(rows[:MAX_ROWS]):
+            cut_area |= len(row) > MAX_COLS
+            for c, value in enumerate(row[:MAX_COLS]):
+                if value == "" or value is None:
+                    continue
+                cut_text |= _put(sheet.cell(r + 1, c + 1), value)
+                widths[c] = max(widths.get(c, 0), _display_width(value))
+        for c, width in widths.items():  # calamine gives no widths: fit the content, within reason
+            sheet.column_dimensions[get_column_letter(c + 1)].width = min(max(width + 2, 8), 50)
+        for (r0, c0), (r1, c1) in merges:
+            if (r0, c0) != (r1, c1) and r1 < MAX_ROWS and c1 < MAX_COLS:
+                sheet.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1)
+        notes += _cut_notes(name, cut_area, cut_text)
+    return book, sheets, notes
+
+
+def _put(cell: Cell, value: object, limit: int | None = None) -> bool:
+    """Write a plain value; text stays text (never a formula), cut to `limit` (MAX_TEXT). True if it was cut."""
+    if not isinstance(value, str):
+        cell.value = value
+        return False
+    limit = MAX_TEXT if limit is None else limit
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    cell.value = text[:limit]
+    cell.data_type = "s"  # openpyxl takes a str starting with "=" for a formula; "s" writes it as inline text
+    return len(text) > limit
+
+
+def _cut_notes(sheet_name: str, cut_area: bool, cut_text: bool) -> list[str]:
+    notes = []
+    if cut_area:
+        notes.append(f"工作表“{_clip(sheet_name)}”超过{MAX_ROWS}行或{MAX_COLS}列，超出部分未附上。")
+    if cut_text:
+        notes.append(f"工作表“{_clip(sheet_name)}”中有超过{MAX_TEXT}个字的内容，只附上了前{MAX_TEXT}个字。")
+    return notes
+
+
+def _survey(original: bytes) -> tuple[int, int, int]:
+    """For a zip-based file: its unpacked bytes, and in cells its widest merged or linked range and its
+    largest used grid, so that no reader is handed a file that blows up memory. (0, 0, 0) if not a zip."""
+    unpacked = widest_range = largest_grid = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(original)) as archive:
+            members = archive.infolist()
+            unpacked = sum(member.file_size for member in members)
+            for member in members if unpacked <= MAX_UNPACKED_BYTES else []:
+                try:
+                    xml = archive.read(member)  # every part: a sheet need not live under xl/worksheets/
+                except Exception:
+                    continue
+                for ref in _RANGE_REF.findall(xml):
+                    widest_range = max(widest_range, _grid_cells(ref.split(b":")))
+                largest_grid = max(largest_grid, _grid_cells(m[1] for m in _CELL_REF.finditer(xml)))
+    except Exception:  # not a zip, or a broken one: the readers will say so
+        pass
+    return unpacked, widest_range, largest_grid
+
+
+def _grid_cells(refs: Iterable[bytes]) -> int:
+    """Cells in the smallest grid holding every A1 ref; _HUGE if one is not plain A1."""
+    rows, letters = set(), set()  # distinct values only: a sheet part may hold millions of cells
+    for ref in refs:
+        a1 = _A1.fullmatch(ref.strip())
+        if a1 is None:
+            return _HUGE
+        letters.add(a1[1].decode().upper())
+        rows.add(int(a1[2]))
+    if not rows:
+        return 0
+    cols = [column_index_from_string(letter) for letter in letters]
+    return (max(rows) - min(rows) + 1) * (max(cols) - min(cols) + 1)
+
+
+def _empty_book() -> Workbook:
+    book = Workbook()
+    book.remove(book.active)
+    return book
+
+
+def _unique_title(name: str, taken: set[str]) -> str:
+    """A valid sheet title near `name`, not among `taken` (case-insensitive, as Excel compares), then taken."""
+    base = _BAD_TITLE.sub("_", str(name)).strip("'")[:31] or "Sheet"
+    title, n = base, 1
+    while title.casefold() in taken:
+        n += 1
+        title = f"{base[:26]}（{n}）"
+    taken.add(title.casefold())
+    return title
+
+
+# --- marking and listing the findings -----------------------------------------------------------
+
+
+def _mark(sheets: dict[str, Worksheet], findings: Sequence[Finding]) -> None:
+    """Fill and annotate each cell a finding names; one comment per cell, listing all its findings."""
+    hits: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        sheet = sheets.get(finding.sheet) if finding.sheet is not None else None
+        coordinate = _coordinate(sheet, finding.cell) if sheet is not None else None
+        if sheet is not None and coordinate is not None:
+            hits.setdefault((str(finding.sheet), coordinate), []).append(finding)
+    for (sheet_name, coordinate), on_cell in hits.items():
+        cell = sheets[sheet_name][coordinate]
+        cell.fill = ERROR_FILL if any(_is_error(f) for f in on_cell) else WARNING_FILL
+        lines = [f"【{_category(f)}】{_check(f)}：{_clip(f.message)}" for f in on_cell]
+        cell.comment = Comment("\n".join(lines), "审核程序", height=min(60 + 40 * len(lines), 400), width=320)
+
+
+def _coordinate(sheet: Worksheet, cell: str | None) -> str | None:
+    """The A1 cell to mark (the top-left one if it lies in a merge), or None if it is not in the copy."""
+    try:
+        letters, row = coordinate_from_string(str(cell).strip().upper())
+        col = column_index_from_string(letters)
+    except Exception:
+        return None
+    if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
+        return None
+    for merged in sheet.merged_cells.ranges:
+        if merged.min_row <= row <= merged.max_row and merged.min_col <= col <= merged.max_col:
+            row, col = merged.min_row, merged.min_col
+    return f"{get_column_letter(col)}{row}"
+
+
+def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], notes: list[str]) -> None:
+    """The 问题清单 sheet: a title line, notes, the findings table (errors first) and what to do next."""
+    errors = sum(_is_error(f) for f in findings)
+    title = (
+        f"《{_clip(file_name)}》审核意见：共发现 {len(findings)} 个问题，"
+        f"其中错误 {errors} 个（须修改后重新报送）、提示 {len(findings) - errors} 个"
+    )
+    row = _line(sheet, 1, title, Font(bold=True, size=14))
+    for note in notes:
+        row = _line(sheet, row, note, Font(color="FFC00000"))
+    header_row = row
+    for col, (label, width) in enumerate(zip(HEADER, HEADER_WIDTHS, strict=True), start=1):
+        _put(sheet.cell(header_row, col), label, EXCEL_TEXT)
+        sheet.cell(header_row, col).font = Font(bold=True)
+        sheet.column_dimensions[get_column_letter(col)].width = width
+    for number, finding in enumerate(findings, start=1):
+        where = (finding.sheet, finding.cell, finding.indicator_code)
+        values = (number, _category(finding), _check(finding), *where, finding.message, finding.observed)
+        for col, value in enumerate(values, start=1):
+            cell = sheet.cell(header_row + number, col)
+            _put(cell, value if isinstance(value, int) or value is None else str(value), EXCEL_TEXT)
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.cell(header_row + number, 2).fill = ERROR_FILL if _is_error(finding) else WARNING_FILL
+    sheet.freeze_panes = f"A{header_row + 1}"
+    _line(sheet, header_row + len(findings) + 2, CLOSING, Font(bold=True))
+
+
+def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
+    """A line of text across the table's width; returns the next free row."""
+    _put(sheet.cell(row, 1), text, EXCEL_TEXT)
+    sheet.cell(row, 1).font = font
+    sheet.cell(row, 1).alignment = Alignment(wrap_text=True, vertical="center")
+    sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(HEADER))
+    sheet.row_dimensions[row].height = 20 * (1 + _display_width(text) // 150)
+    return row + 1
+
+
+def _is_error(finding: Finding) -> bool:
+    check = CHECKS.get(finding.check_id)
+    return check is None or check.severity is Severity.ERROR  # an unknown check is shown, as an error
+
+
+def _category(finding: Finding) -> str:
+    return "错误" if _is_error(finding) else "提示"
+
+
+def _check(finding: Finding) -> str:
+    check = CHECKS.get(finding.check_id)
+    return f"{finding.check_id} {check.title}" if check else str(finding.check_id)
+
+
+def _clip(text: object) -> str:
+    """A file or sheet name or a message, short enough to quote."""
+    return str(text)[:1_000]
+
+
+def _display_width(value: object) -> int:
+    """Roughly how many Latin characters wide a value shows (CJK characters count twice)."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value)[:200])

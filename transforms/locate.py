@@ -1,0 +1,170 @@
+"""Find the form in a workbook (forms.md §3): its sheet by 表号, the cover and footer by their
+labels, the header row by its labels, and the indicator rows by their codes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from schemas.forms import (
+    ALL_LABELS,
+    FOOTER_LABELS,
+    FORMS,
+    HEADER_CODE,
+    HEADER_CURRENT,
+    HEADER_NAME,
+    HEADER_PRIOR,
+    LABEL_FORM_ID,
+)
+
+from .model import CellAt, CellValue, IndicatorRow, Sheet, Workbook
+from .values import from_float, norm_text
+
+COVER_SCAN_ROWS = 40  # the 表号 stands in the cover block, near the top
+LABEL_RE = re.compile(r"^(" + "|".join(sorted(ALL_LABELS, key=len, reverse=True)) + r")[:：]?(.*)$")
+COLUMN_NUMBER_ROW = {"乙", "甲", "丙"}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A label and the cell holding its value (the label's own cell, or the next one to the right)."""
+
+    label: str
+    value: CellAt | None
+    text: str | None  # the value as text ("" when the label stands alone)
+
+
+def text_of(v: CellValue) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return format(from_float(v), "f")
+    return str(v)
+
+
+def _merged_end(sheet: Sheet, row: int, col: int) -> int:
+    for r0, c0, r1, c1 in sheet.merged:
+        if r0 <= row <= r1 and c0 <= col <= c1:
+            return c1
+    return col
+
+
+def find_labels(sheet: Sheet, rows: range) -> dict[str, Labelled]:
+    """Every cover/footer label in those rows, with its value: same cell after a colon, or to the right."""
+    found: dict[str, Labelled] = {}
+    for r in rows:
+        row = sheet.rows[r] if r < len(sheet.rows) else []
+        for c, v in enumerate(row):
+            if not isinstance(v, str) or not v:
+                continue
+            m = LABEL_RE.match(norm_text(v))
+            if not m or m.group(1) in found:
+                continue
+            label, rest = m.group(1), m.group(2)
+            if rest:
+                found[label] = Labelled(label, CellAt(sheet.name, r, c, rest), rest)
+                continue
+            found[label] = _value_right_of(sheet, r, c, label)
+    return found
+
+
+def _value_right_of(sheet: Sheet, r: int, c: int, label: str) -> Labelled:
+    col = _merged_end(sheet, r, c) + 1
+    row = sheet.rows[r]
+    for cc in range(col, min(col + 3, len(row))):
+        v = row[cc]
+        if v is None or v == "":
+            continue
+        if isinstance(v, str) and LABEL_RE.match(norm_text(v)):
+            break
+        return Labelled(
+            label, CellAt(sheet.name, r, cc, v, (r, cc) in sheet.uncached_formulas), norm_text(text_of(v))
+        )
+    return Labelled(label, None, "")
+
+
+def find_form_sheet(book: Workbook) -> tuple[Sheet, str] | tuple[None, str | None]:
+    """The sheet whose cover names a known 表号, and that 表号; else (None, any unknown 表号 seen)."""
+    unknown = None
+    for sheet in book.sheets:
+        labels = find_labels(sheet, range(min(COVER_SCAN_ROWS, len(sheet.rows))))
+        got = labels.get(LABEL_FORM_ID)
+        if got is None or not got.text:
+            continue
+        form_id = got.text.upper().replace("—", "-").replace("－", "-")
+        if form_id in FORMS:
+            return sheet, form_id
+        unknown = unknown or got.text
+    return None, unknown
+
+
+@dataclass(frozen=True)
+class Header:
+    row: int
+    name_col: int
+    code_col: int
+    current_col: int
+    prior_col: int | None
+
+
+def find_header(sheet: Sheet) -> Header | None:
+    for r, row in enumerate(sheet.rows[: COVER_SCAN_ROWS + 20]):
+        cols = {norm_text(v): c for c, v in enumerate(row) if isinstance(v, str) and v.strip()}
+        if HEADER_NAME in cols and HEADER_CODE in cols and HEADER_CURRENT in cols:
+            return Header(
+                r, cols[HEADER_NAME], cols[HEADER_CODE], cols[HEADER_CURRENT], cols.get(HEADER_PRIOR)
+            )
+    return None
+
+
+def code_text(v: CellValue) -> str | None:
+    """The indicator code of a row: "01", 1, 1.0 and " 01 " all mean "01"; None for a note row."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int | float):
+        if float(v).is_integer() and 0 <= v < 100:
+            return f"{int(v):02d}"
+        return text_of(v)
+    s = norm_text(str(v))
+    if not s:
+        return None
+    if s.isdigit() and len(s) <= 2:
+        return s.zfill(2)
+    return s
+
+
+def indicator_rows(sheet: Sheet, header: Header, stop: int) -> list[IndicatorRow]:
+    """Rows with a code between the header and the footer (note rows, with no code, are skipped)."""
+    rows: list[IndicatorRow] = []
+    for r in range(header.row + 1, stop):
+        code = code_text(sheet.value(r, header.code_col))
+        if (
+            code is None
+            or code in COLUMN_NUMBER_ROW
+            or norm_text(text_of(sheet.value(r, header.name_col))) == "甲"
+        ):
+            continue
+        current = _cell(sheet, r, header.current_col)
+        prior = _cell(sheet, r, header.prior_col) if header.prior_col is not None else None
+        rows.append(IndicatorRow(code=code, current=current, prior=prior))
+    return rows
+
+
+def _cell(sheet: Sheet, r: int, c: int) -> CellAt:
+    for r0, c0, r1, c1 in sheet.merged:  # a value merged over several cells stands in its top-left
+        if r0 <= r <= r1 and c0 <= c <= c1 and (r, c) != (r0, c0):
+            r, c = r0, c0
+            break
+    return CellAt(sheet.name, r, c, sheet.value(r, c), (r, c) in sheet.uncached_formulas)
+
+
+def footer_start(sheet: Sheet, header: Header) -> int:
+    """The first row after the header that holds a footer label (or the sheet's end)."""
+    for r in range(header.row + 1, len(sheet.rows)):
+        for v in sheet.rows[r]:
+            m = LABEL_RE.match(norm_text(v)) if isinstance(v, str) and v else None
+            if m and m.group(1) in FOOTER_LABELS:
+                return r
+    return len(sheet.rows)

@@ -1,0 +1,55 @@
+"""Checks against last year's loaded values (forms.md §6 W-PRIOR, W-JUMP)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from schemas.forms import FORMS, JUMP_FACTOR, JUMP_MIN, Kind
+
+from .model import CheckedReturn, Finding
+from .values import canonical, from_float
+
+
+def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -> list[Finding]:
+    """W-PRIOR where the 上年 column disagrees with what was loaded; W-JUMP where a count moved > 3×."""
+    if not last_year or ret.form_id is None:
+        return []
+    form = FORMS[ret.form_id]
+    found = []
+    for code, written in ret.priors.items():
+        loaded = last_year.get(code)
+        if loaded is not None and abs(float(written) - loaded) > 0.005:
+            found.append(
+                Finding(
+                    "W-PRIOR",
+                    f"“{form.indicator(code).name}”上年数填写{canonical(written)}，"
+                    f"与已入库的{ret.year - 1}年度数据{_show(loaded)}不一致",
+                    sheet=ret.sheet,
+                    cell=ret.prior_cells.get(code),
+                    indicator_code=code,
+                    observed=canonical(written),
+                )
+            )
+    for ind in form.indicators:
+        if ind.kind is not Kind.COUNT or ind.code not in ret.values or ind.code not in last_year:
+            continue
+        now, before = float(ret.values[ind.code]), last_year[ind.code]
+        if max(now, before) < JUMP_MIN:
+            continue
+        low, high = sorted((now, before))
+        if low == 0 or high / low > JUMP_FACTOR:
+            found.append(
+                Finding(
+                    "W-JUMP",
+                    f"“{ind.name}”由上年的{_show(before)}变为{_show(now)}，变化超过3倍，请核实",
+                    sheet=ret.sheet,
+                    cell=ret.cells.get(ind.code),
+                    indicator_code=ind.code,
+                    observed=_show(now),
+                )
+            )
+    return found
+
+
+def _show(x: float) -> str:
+    return canonical(from_float(x))

@@ -1,0 +1,104 @@
+"""One cell as the rulebook reads it (forms.md §5)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, FLAG_UNIT, ZERO_TOKENS, Indicator, Kind
+
+from .model import CellValue
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a cell gives: a number, or blank, or the reason it cannot be read."""
+
+    value: Decimal | None
+    blank: bool = False
+    problem: str | None = None  # Chinese, for the submitter
+
+
+BLANK = Read(Decimal(0), blank=True)
+ZERO = Read(Decimal(0))
+
+
+def norm_text(s: str) -> str:
+    """Full-width to half-width and no surrounding or inner blanks (U+3000 included)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+
+
+def plain(d: Decimal) -> Decimal:
+    """The same number without trailing zeros or exponent (5E+2 → 500, 12.50 → 12.5)."""
+    return Decimal(canonical(d))
+
+
+def from_float(x: float) -> Decimal:
+    """A stored binary float as the decimal a person typed (15.670000000000002 → 15.67)."""
+    return plain(Decimal(repr(round(x, 9))))
+
+
+def canonical(d: Decimal) -> str:
+    """The decimal as plain text for the type rules: 12, 2.5, -3, 1234.567."""
+    text = format(d.normalize(), "f")
+    return "0" if text in ("-0", "0.0") else text
+
+
+def read_value(raw: CellValue, ind: Indicator) -> Read:
+    if raw is None:
+        return BLANK
+    if isinstance(raw, bool):
+        return Read(Decimal(int(raw)))
+    if isinstance(raw, int):
+        return Read(Decimal(raw))
+    if isinstance(raw, float):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            return Read(None, problem="不是有效数字")
+        return Read(from_float(raw))
+    if isinstance(raw, datetime | date | time | timedelta):
+        return Read(None, problem="填写的是日期或时间，不是数值")
+    return _read_text(str(raw), ind)
+
+
+def _read_text(text: str, ind: Indicator) -> Read:
+    if not text.strip():
+        return BLANK
+    s = norm_text(text)
+    if text.strip() in BLANK_MARKS or s in BLANK_MARKS:
+        return BLANK
+    if s in ZERO_TOKENS:
+        return ZERO
+    if ind.kind is Kind.FLAG:
+        if s in FLAG_TRUE:
+            return Read(Decimal(1))
+        if s in FLAG_FALSE:
+            return Read(Decimal(0))
+    elif ind.unit != FLAG_UNIT and s.endswith(norm_text(ind.unit)):
+        s = s[: -len(norm_text(ind.unit))]
+    if _GROUPED.match(s):
+        s = s.replace(",", "")
+    if _NUMBER.match(s):
+        try:
+            return Read(plain(Decimal(s)))
+        except InvalidOperation:
+            pass
+    return Read(None, problem=_why_not(s, ind))
+
+
+def _why_not(s: str, ind: Indicator) -> str:
+    if re.search(r"[一二三四五六七八九十百千万两零〇]", s) and not re.search(r"\d", s):
+        return "请用阿拉伯数字填写，不要用汉字数字"
+    if re.match(r"^[约近超多余大概]", s) or s.endswith(("余", "多", "左右")):
+        return "请填写确切的数字，不要写“约”“余”“左右”等"
+    if ind.kind is Kind.FLAG:
+        return "请填写“是”或“否”（或 1、0）"
+    m = re.match(r"^[+-]?[\d.]+(.+)$", s)
+    if m:
+        return f"单位“{m.group(1)}”与本行计量单位“{ind.unit}”不符，请只填写数字"
+    return "无法识别为数字"

@@ -1,0 +1,87 @@
+"""Connecting to the warehouse: SQLite (WAL) by default, PostgreSQL by URL; schema by Alembic."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse database cannot be reached (an outage, not bad data)."""
+
+
+def default_url(home: Path) -> str:
+    return f"sqlite:///{home / 'warehouse.db'}"
+
+
+def normalise_url(url: str) -> str:
+    """postgresql:// and postgres:// mean psycopg 3 here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalise_url(url or os.environ.get("PBSTATS_WAREHOUSE_URL") or default_url(_home()))
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _sqlite_pragmas(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+def _home() -> Path:
+    return Path(os.environ.get("PBSTATS_HOME") or Path.cwd() / ".pbstats")
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL so analysts read while a run writes; BEGIN IMMEDIATE so a batch takes the write lock up front."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(engine_or_conn=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("warehouse") / "migrations"))
+    if engine_or_conn is not None:
+        cfg.attributes["connection"] = engine_or_conn
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration and the catalogues (metrics) up to date."""
+    from alembic import command
+
+    from .catalogue import sync_metrics, sync_registry_if_empty
+
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    with engine.begin() as conn:
+        sync_metrics(conn)
+        sync_registry_if_empty(conn)
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
