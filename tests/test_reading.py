@@ -220,3 +220,15 @@ def test_a_zip_bomb_is_refused_before_unpacking():
         zf.writestr("xl/worksheets/sheet1.xml", b"0" * (101 * 1024 * 1024))
     ret = judge(buf.getvalue())
     assert ids(ret) == ["E-FILE"] and "100 MB" in ret.findings[0].message
+
+
+def test_a_cell_at_the_sheets_far_corner_is_refused_before_reading():
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "表号：DJ-1"
+    wb.active["XFD1048576"] = "x"
+    buf = io.BytesIO()
+    wb.save(buf)
+    ret = judge(buf.getvalue())  # calamine would try to allocate 17 billion cells
+    assert ids(ret) == ["E-FILE"] and "1048576" in ret.findings[0].message

@@ -67,8 +67,37 @@ def guard(data: bytes, file_name: str) -> Unreadable | None:
                 )
             if zf.testzip() is not None:
                 return Unreadable("文件已损坏（压缩包校验失败），请重新导出后报送")
+            if suffix in (".xlsx", ".xlsm"):
+                too_big = _oversized_sheet(zf)
+                if too_big:
+                    return Unreadable(too_big)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
         return Unreadable("文件已损坏（无法解压），请重新导出后报送")
+    return None
+
+
+_ANY_REF_RE = re.compile(rb"<(?:\w+:)?(?:c|row)\b[^>]*?\br=\"([A-Z]{0,3})(\d+)\"")
+
+
+def _oversized_sheet(zf: zipfile.ZipFile) -> str | None:
+    """A sheet whose used area is beyond any return. calamine allocates the whole rectangle from A1
+    to the last cell, so a cell at XFD1048576 in a 17 KB file would take the process down."""
+    try:
+        parts = _sheet_parts(zf)
+    except (KeyError, ValueError):
+        return None  # not a workbook calamine can open either; it will say so
+    for name, part in parts.items():
+        try:
+            xml = zf.read(part)
+        except KeyError:
+            continue
+        rows = cols = 0
+        for letters, digits in _ANY_REF_RE.findall(xml):
+            rows = max(rows, int(digits))
+            if letters:
+                cols = max(cols, _col_index(letters) + 1)
+        if rows > MAX_SHEET_ROWS * 10 or rows * max(cols, 1) > MAX_CELLS:
+            return f"工作表“{name}”的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
     return None
 
 
@@ -85,11 +114,11 @@ def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
         sheets = []
         for name in names:
             raw = book.get_sheet_by_name(name)
-            if raw.height > MAX_SHEET_ROWS * 10 or raw.height * max(raw.width, 1) > MAX_CELLS * 5:
-                # far beyond any form: keep only its head so the form search and PII scan stay bounded
-                rows = _head(raw, MAX_SHEET_ROWS + 1)
-            else:
-                rows = raw.to_python(skip_empty_area=False)
+            if raw.height > MAX_SHEET_ROWS * 10 or raw.height * max(raw.width, 1) > MAX_CELLS:
+                return Unreadable(
+                    f"工作表“{name}”的使用范围达 {raw.height} 行 × {raw.width} 列，远超报表的规模，请删除无关内容后报送"
+                )
+            rows = raw.to_python(skip_empty_area=False)
             merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (raw.merged_cell_ranges or [])]
             sheets.append(
                 Sheet(name=name, rows=[list(r) for r in rows], merged=merged, total_rows=raw.height)
@@ -104,15 +133,6 @@ def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
     if suffix_of(file_name) in (".xlsx", ".xlsm"):
         _mark_uncached_formulas(data, sheets)
     return Workbook(sheets=sheets)
-
-
-def _head(raw, n: int) -> list[list]:
-    rows = []
-    for row in raw.iter_rows():
-        rows.append(row)
-        if len(rows) >= n:
-            break
-    return rows
 
 
 _SHEET_RE = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\bname=\"([^\"]*)\"[^>]*?\br:id=\"([^\"]*)\"", re.S)
