@@ -37,6 +37,16 @@ class RunSummary:
     rejections: list[dict] = field(default_factory=list)
 
 
+def _township(registry: Registry, org_code: str | None, year: int | None):
+    """The township of that year; for a code the registry does not know, the township its digits name."""
+    if not org_code or not year:
+        return None
+    town = registry.township_of(org_code, year)
+    if town is None and len(org_code) == 12:
+        town = registry.org(org_code[:9] + "000", year)
+    return town if town is not None and town.level == "township" else None
+
+
 def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary:
     run = conn.execute(select(load_run).where(load_run.c.run_id == run_id)).mappings().one()
     warn_counts = dict(
@@ -53,7 +63,7 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
     rejected_ids = []
     for s in subs:
         totals[s["status"]] = totals.get(s["status"], 0) + 1
-        town = registry.township_of(s["org_code"], s["year"]) if s["org_code"] and s["year"] else None
+        town = _township(registry, s["org_code"], s["year"])
         key = town.org_code if town else "-"
         line = lines.setdefault(key, TownshipLine(key, town.name if town else "（无法确定乡镇）"))
         setattr(line, s["status"], getattr(line, s["status"]) + 1)

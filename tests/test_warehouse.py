@@ -1,0 +1,106 @@
+"""The warehouse contract of DESIGN.md, created by the migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
+from flows.cli import app
+from schemas.registry import read_csv
+from warehouse.db import make_engine, upgrade
+from warehouse.tables import metadata
+
+CONTRACT = {
+    "dim_org": {"org_code", "name", "level", "kind", "parent_code", "valid_from", "valid_to"},
+    "dim_metric": {"form", "indicator_code", "metric_key", "metric_name", "unit"},
+    "submission": {"submission_id", "file_name", "sha256", "received_at", "form", "org_code", "year", "status", "run_id"},
+    "submission_issue": {"submission_id", "check_id", "severity", "sheet", "cell", "indicator_code", "message", "observed"},
+    "fact_metric": {"org_code", "year", "form", "indicator_code", "metric_key", "value", "submission_id"},
+    "fact_metric_history": {"old_value", "new_value", "new_submission_id", "changed_at"},
+    "load_run": {"flow_run_id", "started_at", "ended_at", "outcome"},
+    "v_metric_values": {"org_code", "org_name", "township_code", "township_name", "year", "form", "indicator_code", "metric_key", "metric_name", "unit", "value"},
+    "v_year_review": {"year", "form", "indicator_code", "metric_key", "metric_name", "unit", "value", "prior_value", "change"},
+    "v_township_year": {"year", "township_code", "township_name", "form", "indicator_code", "metric_key", "value"},
+    "v_completeness": {"year", "township_code", "township_name", "expected", "accepted_on_time", "accepted_late", "rejected", "missing"},
+    "v_open_warnings": {"submission_id", "org_code", "year", "form", "check_id", "sheet", "cell", "indicator_code", "message"},
+}
+
+
+def test_the_migrations_create_the_analyst_contract(warehouse_url):
+    engine = make_engine(warehouse_url)
+    upgrade(engine)
+    insp = inspect(engine)
+    names = set(insp.get_table_names()) | set(insp.get_view_names())
+    for name, columns in CONTRACT.items():
+        assert name in names, name
+        got = {c["name"] for c in insp.get_columns(name)}
+        assert columns <= got, (name, columns - got)
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from dim_metric")).scalar_one() == 29
+        assert conn.execute(text("select count(*) from dim_org")).scalar_one() == 268
+    engine.dispose()
+
+
+def test_the_migrations_match_the_table_definitions(warehouse_url):
+    engine = make_engine(warehouse_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_twice_changes_nothing(warehouse_url):
+    engine = make_engine(warehouse_url)
+    upgrade(engine)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from dim_metric")).scalar_one() == 29
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_registry_load_replaces_the_registry_keeping_validity_spans(warehouse_url, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path))
+    csv = tmp_path / "orgs.csv"
+    csv.write_text(
+        "org_code,name,level,kind,parent_code,valid_from,valid_to\n"
+        "990181000000,示例市,city,市,,2020,\n"
+        "990181101000,青石镇,township,镇,990181000000,2020,\n"
+        "990181101201,枫虎坪村,village,村,990181101000,2020,2024\n"
+        "990181101201,新枫虎坪村,village,村,990181101000,2025,\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["registry", "load", str(csv)])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(warehouse_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("select name, valid_from, valid_to from dim_org where org_code='990181101201' order by 2")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("枫虎坪村", 2020, 2024), ("新枫虎坪村", 2025, None)]
+    assert len(read_csv(csv)) == 4
+
+
+def test_registry_load_refuses_overlapping_spans(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path))
+    csv = tmp_path / "orgs.csv"
+    csv.write_text(
+        "org_code,name,level,kind,parent_code,valid_from,valid_to\n"
+        "990181101201,甲村,village,村,990181101000,2020,\n"
+        "990181101201,乙村,village,村,990181101000,2024,\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["registry", "load", str(csv)])
+    assert result.exit_code == 1 and "overlap" in result.output
