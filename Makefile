@@ -18,11 +18,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
+PREFECT_HOME ?= $(CURDIR)/.pbstats/prefect
+export PREFECT_HOME
+
 demo: install
-	PREFECT_HOME=$${PREFECT_HOME:-$(CURDIR)/.pbstats/prefect} $(VENV)/bin/pbstats demo --out demo
+	@mkdir -p "$(PREFECT_HOME)"
+	$(VENV)/bin/pbstats demo --out demo
 
 test: install
-	$(VENV)/bin/pytest -q
+	env -u PREFECT_HOME $(VENV)/bin/pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
