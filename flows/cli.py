@@ -15,7 +15,13 @@ registry_app = typer.Typer(help="组织名录", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 console = Console()
 
-STATUS_CN = {"accepted": "通过", "rejected": "退回", "superseded": "被更正版替代", "duplicate": "重复文件", "held": "暂存"}
+STATUS_CN = {
+    "accepted": "通过",
+    "rejected": "退回",
+    "superseded": "被更正版替代",
+    "duplicate": "重复文件",
+    "held": "暂存",
+}
 
 
 def _quiet_prefect() -> None:
@@ -36,7 +42,9 @@ def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help=
     try:
         summary = ingest_flow(str(inbox), settings)
     except OperationalError as e:
-        console.print(f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{str(e).splitlines()[0]}[/red]")
+        console.print(
+            f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{str(e).splitlines()[0]}[/red]"
+        )
         raise typer.Exit(2) from e
     print_summary(summary, settings)
 
@@ -79,7 +87,9 @@ def _shown_url(url: str) -> str:
 
 
 @registry_app.command("load")
-def registry_load(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="orgs.csv 格式的组织名录")) -> None:
+def registry_load(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="orgs.csv 格式的组织名录"),
+) -> None:
     """以文件替换组织名录（保留每条记录的有效年度）。"""
     from schemas.registry import RegistryError, read_csv
     from warehouse.catalogue import replace_registry

@@ -82,7 +82,9 @@ def safe_name(file_name: str, limit: int = 120) -> str:
     return name
 
 
-def quarantine(root: Path, data: bytes, feedback: bytes, sha: str, file_name: str, year: int | None, org: str | None) -> str:
+def quarantine(
+    root: Path, data: bytes, feedback: bytes, sha: str, file_name: str, year: int | None, org: str | None
+) -> str:
     """Keep a rejected return and its feedback workbook together; returns the feedback path, relative."""
     folder = Path(str(year or "年度不明")) / (org or "组织不明")
     name = safe_name(file_name)

@@ -21,18 +21,24 @@ from .files import InboxEntry, list_inbox
 from .settings import Settings
 
 
-@task(name="discover", description="列出收件箱中新增或变化的文件（未变化的文件不再读取）", cache_policy=NO_CACHE)
+@task(
+    name="discover", description="列出收件箱中新增或变化的文件（未变化的文件不再读取）", cache_policy=NO_CACHE
+)
 def discover(inbox: Path, engine) -> list[InboxEntry]:
     entries, skipped = list_inbox(inbox)
     with engine.connect() as conn:
         known = known_files(conn, [e.path for e in entries])
     new = [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns)]
-    get_run_logger().info("inbox %s: %d files, %d new or changed, %d skipped", inbox, len(entries), len(new), len(skipped))
+    get_run_logger().info(
+        "inbox %s: %d files, %d new or changed, %d skipped", inbox, len(entries), len(new), len(skipped)
+    )
     return new
 
 
 @task(name="read-and-check", description="归档并读取一批报表，按制度逐项校验", cache_policy=NO_CACHE)
-def read_and_check(batch: list[InboxEntry], settings: Settings, rules: Rulebook, engine) -> list[stages.Judged]:
+def read_and_check(
+    batch: list[InboxEntry], settings: Settings, rules: Rulebook, engine
+) -> list[stages.Judged]:
     judged = stages.read_batch(batch, settings.archive, settings.quarantine, rules, engine)
     rejected = sum(1 for j in judged if j.incoming.status == "rejected")
     get_run_logger().info("read %d files: %d rejected", len(batch), rejected)
@@ -77,7 +83,10 @@ def ingest(inbox: str, settings: Settings | None = None) -> RunSummary:
     try:
         entries = discover(Path(inbox), engine)
         size = settings.batch_size
-        futures = [read_and_check.submit(entries[i : i + size], settings, rules, engine) for i in range(0, len(entries), size)]
+        futures = [
+            read_and_check.submit(entries[i : i + size], settings, rules, engine)
+            for i in range(0, len(entries), size)
+        ]
         judged = [j for f in futures for j in f.result()]
         for batch in stages.load_batches(judged, size):
             load(batch, run_id, rules, engine)

@@ -40,11 +40,17 @@ def known_hashes(engine: Engine, shas: set[str]) -> set[str]:
     items = sorted(shas)
     with engine.connect() as conn:
         for i in range(0, len(items), 500):
-            found.update(conn.execute(select(submission.c.sha256).where(submission.c.sha256.in_(items[i : i + 500]))).scalars())
+            found.update(
+                conn.execute(
+                    select(submission.c.sha256).where(submission.c.sha256.in_(items[i : i + 500]))
+                ).scalars()
+            )
     return found
 
 
-def read_batch(entries: Sequence[InboxEntry], archive_root: Path, quarantine_root: Path, rules: Rulebook, engine: Engine) -> list[Judged]:
+def read_batch(
+    entries: Sequence[InboxEntry], archive_root: Path, quarantine_root: Path, rules: Rulebook, engine: Engine
+) -> list[Judged]:
     """Archive each file, then read and judge those whose bytes are new; value rules run once per form."""
     loaded: list[tuple[InboxEntry, bytes, Received]] = []
     for entry in entries:
@@ -76,11 +82,19 @@ def read_batch(entries: Sequence[InboxEntry], archive_root: Path, quarantine_roo
                 log.exception("feedback workbook failed for %s", ret.received.file_name)
                 feedback = build_feedback(b"", ret.received.file_name, ret.findings)
             feedback_path = quarantine(
-                quarantine_root, data, feedback, ret.received.sha256, ret.received.file_name, ret.year, ret.org_code
+                quarantine_root,
+                data,
+                feedback,
+                ret.received.sha256,
+                ret.received.file_name,
+                ret.year,
+                ret.org_code,
             )
         for j in judged:
             if j.checked is ret:
-                j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path)
+                j.incoming = _incoming(
+                    ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path
+                )
     return judged
 
 
@@ -91,7 +105,9 @@ def _check_safely(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
     except Exception:  # a reader bug must not stop the night: the file is rejected with a reason
         log.exception("reading %s failed", rec.file_name)
         ret = CheckedReturn(received=rec)
-        ret.findings.append(Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部"))
+        ret.findings.append(
+            Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部")
+        )
         return ret
 
 
@@ -107,7 +123,9 @@ def apply_value_rules(returns: Sequence[CheckedReturn]) -> None:
             returns[row].findings.append(finding)
 
 
-def _incoming(rec: Received, ret: CheckedReturn | None, status: str, feedback_path: str | None = None) -> Incoming:
+def _incoming(
+    rec: Received, ret: CheckedReturn | None, status: str, feedback_path: str | None = None
+) -> Incoming:
     inc = Incoming(
         file_name=rec.file_name,
         sha256=rec.sha256,
@@ -142,7 +160,9 @@ def issue_row(f: Finding) -> dict:
 def load_batches(judged: Sequence[Judged], size: int) -> list[list[Judged]]:
     """Earlier years first and never two years in one batch, so a year's 上年 and W-JUMP checks
     see the year before loaded even when both arrive the same night."""
-    ordered = sorted(judged, key=lambda j: (j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name))
+    ordered = sorted(
+        judged, key=lambda j: (j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name)
+    )
     batches: list[list[Judged]] = []
     for j in ordered:
         if not batches or len(batches[-1]) >= size or batches[-1][-1].incoming.year != j.incoming.year:
@@ -156,7 +176,9 @@ def load(engine: Engine, run_id: str, judged: Sequence[Judged], registry: Regist
     with engine.begin() as conn:
         lock(conn)
         accepted = [j for j in judged if j.incoming.status == "accepted" and j.checked is not None]
-        last = last_year_values(conn, [(j.checked.form_id, j.checked.org_code, j.checked.year) for j in accepted])
+        last = last_year_values(
+            conn, [(j.checked.form_id, j.checked.org_code, j.checked.year) for j in accepted]
+        )
         for j in accepted:
             ret = j.checked
             for f in compare_with_last_year(ret, last.get((ret.form_id, ret.org_code, ret.year), {})):

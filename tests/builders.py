@@ -19,8 +19,24 @@ TOWNSHIP = "990181101000"
 def good_values(form_id: str) -> dict[str, object]:
     """Values that pass every rule of the form."""
     if form_id == "DJ-1":
-        return {"01": 60, "02": 3, "03": 2, "04": 1, "05": 1, "06": 0, "07": 12.5, "08": 0, "09": 0, "10": 8, "11": 120, "12": 0}
-    return {f"{i:02d}": v for i, v in enumerate([19, 7, 3, 27, 1, 2, 1, 17, 9, 4, 8, 4, 4, 32, 5, 6, 1119], start=1)}
+        return {
+            "01": 60,
+            "02": 3,
+            "03": 2,
+            "04": 1,
+            "05": 1,
+            "06": 0,
+            "07": 12.5,
+            "08": 0,
+            "09": 0,
+            "10": 8,
+            "11": 120,
+            "12": 0,
+        }
+    return {
+        f"{i:02d}": v
+        for i, v in enumerate([19, 7, 3, 27, 1, 2, 1, 17, 9, 4, 8, 4, 4, 32, 5, 6, 1119], start=1)
+    }
 
 
 def make_return(

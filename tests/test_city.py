@@ -35,14 +35,25 @@ def test_a_city_over_two_years_loads_as_its_manifest_says(city, tmp_path: Path, 
         ingest(str(inbox), settings)
     engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        subs = {n: (sid, s) for sid, n, s in conn.execute(text("select submission_id, file_name, status from submission"))}
+        subs = {
+            n: (sid, s)
+            for sid, n, s in conn.execute(text("select submission_id, file_name, status from submission"))
+        }
         issues: dict[int, Counter] = {}
         for sid, check in conn.execute(text("select submission_id, check_id from submission_issue")):
             issues.setdefault(sid, Counter())[check] += 1
         facts = {
-            (o, y, c): v for o, y, c, v in conn.execute(text("select org_code, year, indicator_code, value from fact_metric"))
+            (o, y, c): v
+            for o, y, c, v in conn.execute(
+                text("select org_code, year, indicator_code, value from fact_metric")
+            )
         }
-        review = {(y, f, c): (v, p) for y, f, c, v, p in conn.execute(text("select year, form, indicator_code, value, prior_value from v_year_review"))}
+        review = {
+            (y, f, c): (v, p)
+            for y, f, c, v, p in conn.execute(
+                text("select year, form, indicator_code, value, prior_value from v_year_review")
+            )
+        }
         completeness = {
             y: tuple(r)
             for y, *r in conn.execute(
@@ -52,7 +63,9 @@ def test_a_city_over_two_years_loads_as_its_manifest_says(city, tmp_path: Path, 
                 )
             )
         }
-        assert conn.execute(text("select count(*) from load_run where outcome='completed'")).scalar_one() == len(manifest["nights"])
+        assert conn.execute(
+            text("select count(*) from load_run where outcome='completed'")
+        ).scalar_one() == len(manifest["nights"])
     engine.dispose()
 
     finals, totals = {}, Counter()

@@ -182,7 +182,9 @@ def test_files_read_back_through_the_pipelines_reader_as_the_manifest_says(corpu
             continue
         path = out / folder / name
         when = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        ret, _ = check_file(Received(name, "0" * 64, path.stat().st_size, when, "x"), path.read_bytes(), rules)
+        ret, _ = check_file(
+            Received(name, "0" * 64, path.stat().st_size, when, "x"), path.read_bytes(), rules
+        )
         judged.append((name, e, ret))
     apply_value_rules([ret for _, _, ret in judged])
     for name, e, ret in judged:

@@ -58,7 +58,9 @@ def test_a_night_loads_accepted_returns_and_rejects_bad_ones(night):
         "说明.txt": "rejected",
     }
     assert summary.totals["accepted"] == 2 and summary.totals["rejected"] == 3
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [(60.0,)]
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
+        (60.0,)
+    ]
     issues = night.q(
         "select s.file_name, i.check_id, i.cell from submission_issue i join submission s using (submission_id) "
         "where i.severity='error' order by 1, 3"
@@ -93,7 +95,9 @@ def test_a_corrected_return_supersedes_and_keeps_history(night):
     drop(night.inbox, "村（更正）.xlsx", make_return(values={"01": 66}), datetime(2026, 1, 20))
     night.run()
     assert statuses(night) == {"村.xlsx": "superseded", "村（更正）.xlsx": "accepted"}
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [(66.0,)]
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
+        (66.0,)
+    ]
     hist = night.q("select old_value, new_value from fact_metric_history where indicator_code='01'")
     assert hist == [(60.0, 66.0)]
     assert night.q("select count(*) from fact_metric_history") == [(12,)]
@@ -105,7 +109,9 @@ def test_an_older_version_arriving_later_does_not_become_current(night):
     drop(night.inbox, "旧.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
     night.run()
     assert statuses(night) == {"新.xlsx": "accepted", "旧.xlsx": "superseded"}
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [(66.0,)]
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
+        (66.0,)
+    ]
 
 
 def test_a_byte_identical_file_is_a_duplicate(night):
@@ -121,7 +127,9 @@ def test_a_byte_identical_file_is_a_duplicate(night):
 
 
 def test_last_years_values_check_prior_column_and_jumps(night):
-    drop(night.inbox, "2024.xlsx", make_return(year=2024, values={"01": 60, "11": 100}), datetime(2025, 1, 10))
+    drop(
+        night.inbox, "2024.xlsx", make_return(year=2024, values={"01": 60, "11": 100}), datetime(2025, 1, 10)
+    )
     drop(
         night.inbox,
         "2025.xlsx",
@@ -140,20 +148,33 @@ def test_rollup_is_pending_until_every_village_reports_then_checked(night):
     town = make_return("DJ-2", TOWNSHIP, values={"07": 0, "08": 1, "09": 0})
     drop(night.inbox, "镇.xlsx", town)
     night.run()
-    states = dict(night.q("select indicator_code, state from rollup_check where township_code=:t", t=TOWNSHIP))
+    states = dict(
+        night.q("select indicator_code, state from rollup_check where township_code=:t", t=TOWNSHIP)
+    )
     assert states == {"01": "ok", "07": "pending", "08": "pending", "09": "pending"}
     assert night.q("select count(*) from v_open_warnings where check_id='W-ROLLUP'") == [(0,)]
-    villages = [c for (c,) in night.q(
-        "select org_code from dim_org where parent_code=:t and valid_from<=2025 and (valid_to is null or valid_to>=2025)", t=TOWNSHIP
-    )]
+    villages = [
+        c
+        for (c,) in night.q(
+            "select org_code from dim_org where parent_code=:t and valid_from<=2025 and (valid_to is null or valid_to>=2025)",
+            t=TOWNSHIP,
+        )
+    ]
     for code in villages:  # every village: one-shoulder only in the first, so 08 must be 1
         one = 1 if code == villages[0] else 0
         drop(night.inbox, f"{code}.xlsx", make_return(org_code=code, values={"04": one, "07": 5}))
     night.run()
-    states = dict(night.q("select indicator_code, state from rollup_check where township_code=:t", t=TOWNSHIP))
+    states = dict(
+        night.q("select indicator_code, state from rollup_check where township_code=:t", t=TOWNSHIP)
+    )
     assert states == {"01": "ok", "07": "ok", "08": "ok", "09": "ok"}
     # a corrected village return changes the count; the township's return is re-checked
-    drop(night.inbox, "更正.xlsx", make_return(org_code=villages[1], values={"04": 1, "07": 5}), datetime(2026, 1, 25))
+    drop(
+        night.inbox,
+        "更正.xlsx",
+        make_return(org_code=villages[1], values={"04": 1, "07": 5}),
+        datetime(2026, 1, 25),
+    )
     night.run()
     warned = night.q("select indicator_code, cell from v_open_warnings where check_id='W-ROLLUP'")
     assert warned == [("08", "D13")]

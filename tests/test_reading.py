@@ -79,7 +79,9 @@ def test_a_clean_return_reads_every_value():
     ret = judge(make_return())
     assert ids(ret) == []
     assert (ret.form_id, ret.org_code, ret.year) == ("DJ-1", VILLAGE, 2025)
-    assert {k: float(v) for k, v in ret.values.items()} == {k: float(v) for k, v in good_values("DJ-1").items()}
+    assert {k: float(v) for k, v in ret.values.items()} == {
+        k: float(v) for k, v in good_values("DJ-1").items()
+    }
     assert ret.cells["01"] == "D6" and ret.cells["12"] == "D17"
 
 
@@ -141,7 +143,10 @@ def test_a_blank_cell_is_zero_with_a_warning():
         ({"org_code": None}, "E-ORG"),
         ({"org_code": TOWNSHIP}, "E-ORG"),  # a township filing the village form
         ({"org_code": "990181203201", "year": 2024, "form_id": "DJ-2"}, "E-ORG"),
-        ({"org_code": "990181203000", "year": 2025, "form_id": "DJ-2"}, "E-ORG"),  # 竹坪乡 merged away in 2025
+        (
+            {"org_code": "990181203000", "year": 2025, "form_id": "DJ-2"},
+            "E-ORG",
+        ),  # 竹坪乡 merged away in 2025
         ({"year": None}, "E-YEAR"),
         ({"year": "去年"}, "E-YEAR"),
         ({"year": 2031}, "E-YEAR"),
@@ -203,7 +208,10 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
         ("a.xlsx", b"\x00garbage" * 100),
         ("a.xlsx", make_return()[:2000]),
         ("a.xls", b"not an ole file"),
-        ("a.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 512),
+        (
+            "a.xlsx",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 512,
+        ),
         ("a.xlsx", _zip_bytes({"hello.txt": b"x"})),
     ],
     ids=["empty", "txt", "pdf", "garbage", "truncated", "fake-xls", "encrypted", "zip-not-xlsx"],

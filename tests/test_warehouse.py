@@ -17,16 +17,84 @@ from warehouse.tables import metadata
 CONTRACT = {
     "dim_org": {"org_code", "name", "level", "kind", "parent_code", "valid_from", "valid_to"},
     "dim_metric": {"form", "indicator_code", "metric_key", "metric_name", "unit"},
-    "submission": {"submission_id", "file_name", "sha256", "received_at", "form", "org_code", "year", "status", "run_id"},
-    "submission_issue": {"submission_id", "check_id", "severity", "sheet", "cell", "indicator_code", "message", "observed"},
+    "submission": {
+        "submission_id",
+        "file_name",
+        "sha256",
+        "received_at",
+        "form",
+        "org_code",
+        "year",
+        "status",
+        "run_id",
+    },
+    "submission_issue": {
+        "submission_id",
+        "check_id",
+        "severity",
+        "sheet",
+        "cell",
+        "indicator_code",
+        "message",
+        "observed",
+    },
     "fact_metric": {"org_code", "year", "form", "indicator_code", "metric_key", "value", "submission_id"},
     "fact_metric_history": {"old_value", "new_value", "new_submission_id", "changed_at"},
     "load_run": {"flow_run_id", "started_at", "ended_at", "outcome"},
-    "v_metric_values": {"org_code", "org_name", "township_code", "township_name", "year", "form", "indicator_code", "metric_key", "metric_name", "unit", "value"},
-    "v_year_review": {"year", "form", "indicator_code", "metric_key", "metric_name", "unit", "value", "prior_value", "change"},
-    "v_township_year": {"year", "township_code", "township_name", "form", "indicator_code", "metric_key", "value"},
-    "v_completeness": {"year", "township_code", "township_name", "expected", "accepted_on_time", "accepted_late", "rejected", "missing"},
-    "v_open_warnings": {"submission_id", "org_code", "year", "form", "check_id", "sheet", "cell", "indicator_code", "message"},
+    "v_metric_values": {
+        "org_code",
+        "org_name",
+        "township_code",
+        "township_name",
+        "year",
+        "form",
+        "indicator_code",
+        "metric_key",
+        "metric_name",
+        "unit",
+        "value",
+    },
+    "v_year_review": {
+        "year",
+        "form",
+        "indicator_code",
+        "metric_key",
+        "metric_name",
+        "unit",
+        "value",
+        "prior_value",
+        "change",
+    },
+    "v_township_year": {
+        "year",
+        "township_code",
+        "township_name",
+        "form",
+        "indicator_code",
+        "metric_key",
+        "value",
+    },
+    "v_completeness": {
+        "year",
+        "township_code",
+        "township_name",
+        "expected",
+        "accepted_on_time",
+        "accepted_late",
+        "rejected",
+        "missing",
+    },
+    "v_open_warnings": {
+        "submission_id",
+        "org_code",
+        "year",
+        "form",
+        "check_id",
+        "sheet",
+        "cell",
+        "indicator_code",
+        "message",
+    },
 }
 
 
@@ -71,7 +139,9 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path):
     engine.dispose()
 
 
-def test_registry_load_replaces_the_registry_keeping_validity_spans(warehouse_url, tmp_path: Path, monkeypatch):
+def test_registry_load_replaces_the_registry_keeping_validity_spans(
+    warehouse_url, tmp_path: Path, monkeypatch
+):
     monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
     monkeypatch.setenv("PBSTATS_HOME", str(tmp_path))
     csv = tmp_path / "orgs.csv"
@@ -87,7 +157,9 @@ def test_registry_load_replaces_the_registry_keeping_validity_spans(warehouse_ur
     assert result.exit_code == 0, result.output
     engine = make_engine(warehouse_url)
     with engine.connect() as conn:
-        rows = conn.execute(text("select name, valid_from, valid_to from dim_org where org_code='990181101201' order by 2")).all()
+        rows = conn.execute(
+            text("select name, valid_from, valid_to from dim_org where org_code='990181101201' order by 2")
+        ).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("枫虎坪村", 2020, 2024), ("新枫虎坪村", 2025, None)]
     assert len(read_csv(csv)) == 4

@@ -322,16 +322,22 @@ def _insert_duplicates(conn, run_id, repeats, first_of, now) -> None:
     identity = {
         r.submission_id: r
         for r in conn.execute(
-            select(submission.c.submission_id, submission.c.form, submission.c.org_code, submission.c.year).where(
-                submission.c.submission_id.in_(first_ids)
-            )
+            select(
+                submission.c.submission_id, submission.c.form, submission.c.org_code, submission.c.year
+            ).where(submission.c.submission_id.in_(first_ids))
         )
     }
     rows = []
     for inc in repeats:
         first = identity[first_of[inc.sha256][0]]
         row = _submission_row(run_id, inc, now)
-        row.update(status="duplicate", duplicate_of=first.submission_id, form=first.form, org_code=first.org_code, year=first.year)
+        row.update(
+            status="duplicate",
+            duplicate_of=first.submission_id,
+            form=first.form,
+            org_code=first.org_code,
+            year=first.year,
+        )
         row.update(feedback_path=None, value_cells=None, late=False)
         rows.append(row)
     conn.execute(insert(submission), rows)

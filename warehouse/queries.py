@@ -57,7 +57,13 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
             .group_by(submission_issue.c.submission_id)
         ).all()
     )
-    subs = conn.execute(select(submission).where(submission.c.run_id == run_id).order_by(submission.c.submission_id)).mappings().all()
+    subs = (
+        conn.execute(
+            select(submission).where(submission.c.run_id == run_id).order_by(submission.c.submission_id)
+        )
+        .mappings()
+        .all()
+    )
     lines: dict[str, TownshipLine] = {}
     totals = {"accepted": 0, "rejected": 0, "superseded": 0, "duplicate": 0, "held": 0}
     rejected_ids = []
@@ -73,14 +79,21 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
     reasons: dict[int, list[str]] = {}
     if rejected_ids:
         for r in conn.execute(
-            select(submission_issue.c.submission_id, submission_issue.c.check_id, submission_issue.c.cell, submission_issue.c.message)
+            select(
+                submission_issue.c.submission_id,
+                submission_issue.c.check_id,
+                submission_issue.c.cell,
+                submission_issue.c.message,
+            )
             .where(
                 submission_issue.c.submission_id.in_([s["submission_id"] for s in rejected_ids]),
                 submission_issue.c.severity == "error",
             )
             .order_by(submission_issue.c.issue_id)
         ):
-            reasons.setdefault(r.submission_id, []).append(f"{r.check_id} {r.cell or ''} {r.message}".replace("  ", " "))
+            reasons.setdefault(r.submission_id, []).append(
+                f"{r.check_id} {r.cell or ''} {r.message}".replace("  ", " ")
+            )
     return RunSummary(
         run_id=run_id,
         flow_run_id=run["flow_run_id"],
