@@ -13,7 +13,7 @@ from rich.table import Table
 app = typer.Typer(help="pbstats：党建工作年度统计数据管道", no_args_is_help=True, add_completion=False)
 registry_app = typer.Typer(help="组织名录", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
-console = Console()
+console = Console(soft_wrap=True)
 
 STATUS_CN = {
     "accepted": "通过",
@@ -55,6 +55,7 @@ def print_summary(summary, settings) -> None:
         f"[bold]本次运行[/bold] {summary.run_id}：收到 {summary.received} 个文件，"
         f"通过 {t.get('accepted', 0)}，退回 {t.get('rejected', 0)}，被替代 {t.get('superseded', 0)}，"
         f"重复 {t.get('duplicate', 0)}，提示 {summary.warnings} 条"
+        + (f"；其中 {summary.corrections} 份为更正报表，已替代此前入库的版本" if summary.corrections else "")
     )
     if summary.townships:
         table = Table(title="按乡镇（街道）")
@@ -78,6 +79,32 @@ def print_summary(summary, settings) -> None:
         f"数据仓库：{_shown_url(settings.url)}\n归档：{settings.archive}\n"
         f"退回报表与审核意见：{settings.quarantine}"
     )
+
+
+def print_overview(settings) -> None:
+    """Completeness and headline figures per year, as the warehouse now stands."""
+    from warehouse.db import make_engine
+    from warehouse.queries import HEADLINE, overview
+
+    engine = make_engine(settings.url)
+    with engine.connect() as conn:
+        lines = overview(conn)
+    engine.dispose()
+    table = Table(title="报送完整性（全市）")
+    for col in ("年度", "应报", "按时", "逾期", "退回未改", "未报"):
+        table.add_column(col, justify="right")
+    for y in lines:
+        table.add_row(
+            str(y.year), str(y.expected), str(y.on_time), str(y.late), str(y.rejected), str(y.missing)
+        )
+    console.print(table)
+    figures = Table(title="主要指标（全市合计）")
+    figures.add_column("指标")
+    for y in lines:
+        figures.add_column(str(y.year), justify="right")
+    for _, _, label in HEADLINE:
+        figures.add_row(label, *(f"{y.figures[label]:g}" for y in lines))
+    console.print(figures)
 
 
 def _shown_url(url: str) -> str:
@@ -136,9 +163,15 @@ def demo(
     for night in manifest["nights"]:
         for name in night["files"]:
             shutil.copy2(corpus / night["dir"] / name, inbox / name)
-        console.rule(f"第 {night['dir']} 批：{len(night['files'])} 个文件")
+        year, _, n = night["dir"].partition("-")
+        console.rule(
+            f"{year}年度 第{n}批：{len(night['files'])} 个文件"
+            if n
+            else f"{night['dir']}：{len(night['files'])} 个文件"
+        )
         print_summary(ingest_flow(str(inbox), settings), settings)
     console.rule("完成")
+    print_overview(settings)
     console.print(
         f"用 sqlite3 查看：sqlite3 {settings.home.resolve() / 'warehouse.db'} "
         "'select * from v_year_review' （视图：v_year_review、v_township_year、v_completeness、v_open_warnings）"

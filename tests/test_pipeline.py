@@ -178,3 +178,16 @@ def test_rollup_is_pending_until_every_village_reports_then_checked(night):
     night.run()
     warned = night.q("select indicator_code, cell from v_open_warnings where check_id='W-ROLLUP'")
     assert warned == [("08", "D13")]
+
+
+def test_a_database_that_is_down_fails_the_run_with_a_clear_message(tmp_path: Path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    drop(tmp_path / "inbox", "村.xlsx", make_return())
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "inbox")])
+    assert result.exit_code == 2
+    assert "数据仓库无法连接" in result.output

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, func, select
 
 from schemas.registry import Registry
 
-from .tables import load_run, submission, submission_issue
+from .tables import fact_metric_history, load_run, submission, submission_issue
 
 
 @dataclass
@@ -33,6 +33,7 @@ class RunSummary:
     received: int
     totals: dict[str, int]
     warnings: int
+    corrections: int = 0  # returns of this run that replaced one loaded earlier
     townships: list[TownshipLine] = field(default_factory=list)
     rejections: list[dict] = field(default_factory=list)
 
@@ -94,8 +95,14 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
             reasons.setdefault(r.submission_id, []).append(
                 f"{r.check_id} {r.cell or ''} {r.message}".replace("  ", " ")
             )
+    corrections = conn.execute(
+        select(func.count(func.distinct(fact_metric_history.c.new_submission_id))).where(
+            fact_metric_history.c.run_id == run_id
+        )
+    ).scalar_one()
     return RunSummary(
         run_id=run_id,
+        corrections=corrections,
         flow_run_id=run["flow_run_id"],
         outcome=run["outcome"],
         received=len(subs),
@@ -113,3 +120,46 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
             for s in rejected_ids
         ],
     )
+
+
+@dataclass
+class YearLine:
+    """One year of the warehouse at a glance: completeness and a few headline figures."""
+
+    year: int
+    expected: int
+    on_time: int
+    late: int
+    rejected: int
+    missing: int
+    figures: dict[str, float]
+
+
+HEADLINE = (
+    ("DJ-2", "02", "选派第一书记"),
+    ("DJ-2", "03", "选派乡村振兴指导员"),
+    ("DJ-2", "04", "干部参与重点工作"),
+    ("DJ-2", "07", "软弱涣散党组织完成整顿"),
+    ("DJ-2", "10", "查处典型问题（起）"),
+    ("DJ-2", "15", "立案查处（件）"),
+)
+
+
+def overview(conn: Connection) -> list[YearLine]:
+    from sqlalchemy import text
+
+    lines = []
+    rows = conn.execute(
+        text(
+            "SELECT year, SUM(expected), SUM(accepted_on_time), SUM(accepted_late), SUM(rejected), SUM(missing) "
+            "FROM v_completeness GROUP BY year ORDER BY year"
+        )
+    ).all()
+    review = {
+        (r.year, r.form, r.indicator_code): r.value
+        for r in conn.execute(text("SELECT year, form, indicator_code, value FROM v_year_review"))
+    }
+    for year, *counts in rows:
+        figures = {label: review.get((year, form, code), 0.0) for form, code, label in HEADLINE}
+        lines.append(YearLine(int(year), *(int(c or 0) for c in counts), figures=figures))
+    return lines
