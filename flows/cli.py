@@ -180,3 +180,8 @@ def demo(
 
 def main() -> None:  # pragma: no cover
     app(sys.argv[1:])
+
+
+# Command groups live in their own modules and register themselves on `app` when imported.
+# Add one import line per module here (keep them sorted).
+from . import cli_ops  # noqa: E402,F401

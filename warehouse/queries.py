@@ -163,3 +163,10 @@ def overview(conn: Connection) -> list[YearLine]:
         figures = {label: review.get((year, form, code), 0.0) for form, code, label in HEADLINE}
         lines.append(YearLine(int(year), *(int(c or 0) for c in counts), figures=figures))
     return lines
+
+
+def closed_years(conn: Connection) -> set[int]:
+    """The statistical years closed now (their later returns are held, not loaded)."""
+    from .tables import year_state
+
+    return set(conn.execute(select(year_state.c.year).where(year_state.c.closed.is_(True))).scalars())

@@ -177,3 +177,27 @@ pipeline_lock = Table(
     Column("acquired_at", TS),
     comment="One row per lock; loads take it so two runs never interleave.",
 )
+
+year_state = Table(
+    "year_state",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column(
+        "closed", Boolean, nullable=False, comment="a closed year holds later returns instead of loading them"
+    ),
+    Column("changed_at", TS, nullable=False),
+    Column("reason", Text),
+    comment="One row per statistical year that was ever closed: whether it is closed now.",
+)
+
+year_state_event = Table(
+    "year_state_event",
+    metadata,
+    Column("event_id", ID, primary_key=True, autoincrement=True),
+    Column("year", Integer, nullable=False),
+    Column("action", String(8), nullable=False, comment="close / reopen"),
+    Column("reason", Text),
+    Column("at", TS, nullable=False),
+    Column("by_user", Text),
+    comment="One row per close or reopen of a year (the record of who froze what, when, why).",
+)
