@@ -33,20 +33,29 @@ def _quiet_prefect() -> None:
 def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help="收件箱目录")) -> None:
     """读取收件箱中的新报表：归档、校验、入库，并打印本次结果。"""
     _quiet_prefect()
-    from sqlalchemy.exc import OperationalError
-
     from .ingest import ingest as ingest_flow
     from .settings import Settings
 
     settings = Settings()
-    try:
-        summary = ingest_flow(str(inbox), settings)
-    except OperationalError as e:
-        console.print(
-            f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{str(e).splitlines()[0]}[/red]"
-        )
-        raise typer.Exit(2) from e
+    summary = run_flow(ingest_flow, inbox=str(inbox))
     print_summary(summary, settings)
+
+
+def run_flow(flow_fn, **params):
+    """Run a flow; an outage becomes a clear message and exit code 2 (nothing half-written)."""
+    from sqlalchemy.exc import OperationalError
+
+    from warehouse.runlock import RunLockBusy
+
+    try:
+        return flow_fn(**params)
+    except OperationalError as e:
+        first = str(e).splitlines()[0]
+        console.print(f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{first}[/red]")
+        raise typer.Exit(2) from e
+    except RunLockBusy as e:
+        console.print("[yellow]另一个运行正在使用数据仓库，等待超时，本次未执行；请稍后再试。[/yellow]")
+        raise typer.Exit(3) from e
 
 
 def print_summary(summary, settings) -> None:
@@ -157,9 +166,10 @@ def demo(
     corpus, inbox = out / "corpus", out / "inbox"
     inbox.mkdir(parents=True)
     console.print(f"生成演示报表到 {corpus} ……")
-    generate_city(corpus)
+    generate_city(corpus, seed=seed)
     manifest = json.loads((corpus / "expected.json").read_text(encoding="utf-8"))
-    settings = Settings(home=out / "home", warehouse_url=os.environ.get("PBSTATS_WAREHOUSE_URL"))
+    os.environ["PBSTATS_HOME"] = str(out / "home")
+    settings = Settings()
     for night in manifest["nights"]:
         for name in night["files"]:
             shutil.copy2(corpus / night["dir"] / name, inbox / name)
@@ -169,7 +179,7 @@ def demo(
             if n
             else f"{night['dir']}：{len(night['files'])} 个文件"
         )
-        print_summary(ingest_flow(str(inbox), settings), settings)
+        print_summary(run_flow(ingest_flow, inbox=str(inbox)), settings)
     console.rule("完成")
     print_overview(settings)
     console.print(

@@ -93,3 +93,45 @@ def quarantine(
     rel = folder / f"{sha[:8]}-{stem}-审核意见.xlsx"
     _write_atomic(root / rel, feedback)
     return str(rel)
+
+
+RECEIPTS = "receipts.jsonl"
+
+
+def record_receipt(root: Path, sha: str, file_name: str, received_at: datetime, rel: str) -> None:
+    """Append what arrived, when and as what name: with the bytes by hash, the archive alone can
+    rebuild the warehouse (backfill). Written before the file is read; a repeat line is harmless."""
+    import json
+
+    line = json.dumps(
+        {"sha256": sha, "file_name": file_name, "received_at": received_at.isoformat(), "archive_path": rel},
+        ensure_ascii=False,
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / RECEIPTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_receipts(root: Path) -> list[dict]:
+    """Every receipt once (by hash and name), in arrival order; a torn last line is ignored."""
+    import json
+
+    path = root / RECEIPTS
+    if not path.exists():
+        return []
+    seen, out = set(), []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            r = json.loads(line)
+            key = (r["sha256"], r["file_name"])
+            r["received_at"] = datetime.fromisoformat(r["received_at"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return sorted(out, key=lambda r: (r["received_at"], r["file_name"]))

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     deadline: str = Field(default="01-31", description="MM-DD of year Y+1 by which year Y's returns are due")
     batch_size: int = Field(default=200, ge=1, description="files per task")
     today: date | None = Field(default=None, description="override today's date (for re-runs of past nights)")
+    inbox: Path | None = Field(
+        default=None, description="the inbox the nightly run reads; default home/inbox"
+    )
+    lock_wait: float = Field(default=1800, ge=0, description="seconds a run waits for another to finish")
 
     @property
     def archive(self) -> Path:
@@ -27,6 +31,10 @@ class Settings(BaseSettings):
     @property
     def quarantine(self) -> Path:
         return self.home.resolve() / "quarantine"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return (self.inbox or self.home / "inbox").resolve()
 
     @property
     def url(self) -> str:

@@ -1,11 +1,12 @@
 """The pipeline's stages as plain functions over batches (no Prefect here): read and judge a batch
-of inbox files, then load it. The flow in flows/ingest.py only wires these together."""
+of inbox files (or archived ones, for a rerun), then load it. The flows only wire these together."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -18,10 +19,18 @@ from transforms.frames import value_frame, violation_findings
 from transforms.model import CheckedReturn, Finding, Received
 from transforms.prior import compare_with_last_year
 from transforms.rollup import evaluate_rollup
-from warehouse.load import BatchCounts, Incoming, SeenFile, last_year_values, load_batch, lock
+from warehouse.load import (
+    BatchCounts,
+    Incoming,
+    SeenFile,
+    last_year_values,
+    load_batch,
+    lock,
+    rejudge_batch,
+)
 from warehouse.tables import submission
 
-from .files import InboxEntry, archive, quarantine, sha256_of
+from .files import InboxEntry, archive, quarantine, record_receipt, sha256_of
 
 log = logging.getLogger("pbstats")
 
@@ -31,8 +40,17 @@ class Judged:
     """A file after reading: what will be recorded for it, and the inbox state to remember."""
 
     incoming: Incoming
-    seen: SeenFile
+    seen: SeenFile | None  # None for a file restored from the archive
     checked: CheckedReturn | None  # None for bytes already known (no reading needed)
+
+
+@dataclass
+class Rejudged:
+    """An archived submission judged again (a rerun)."""
+
+    submission_id: int
+    incoming: Incoming
+    checked: CheckedReturn
 
 
 def known_hashes(engine: Engine, shas: set[str]) -> set[str]:
@@ -40,10 +58,9 @@ def known_hashes(engine: Engine, shas: set[str]) -> set[str]:
     items = sorted(shas)
     with engine.connect() as conn:
         for i in range(0, len(items), 500):
+            chunk = items[i : i + 500]
             found.update(
-                conn.execute(
-                    select(submission.c.sha256).where(submission.c.sha256.in_(items[i : i + 500]))
-                ).scalars()
+                conn.execute(select(submission.c.sha256).where(submission.c.sha256.in_(chunk))).scalars()
             )
     return found
 
@@ -57,23 +74,56 @@ def read_batch(
         data = Path(entry.path).read_bytes()
         sha = sha256_of(data)
         rel = archive(archive_root, data, sha, entry.name)  # archived before anything reads it
+        record_receipt(archive_root, sha, entry.name, entry.received_at, rel)
         loaded.append((entry, data, Received(entry.name, sha, len(data), entry.received_at, rel)))
     known = known_hashes(engine, {r.sha256 for _, _, r in loaded})
-
-    checked: list[CheckedReturn] = []
-    datas: list[bytes] = []
-    judged: list[Judged] = []
-    for entry, data, rec in loaded:
+    fresh = [(rec, data) for _, data, rec in loaded if rec.sha256 not in known]
+    verdicts = iter(judge(fresh, quarantine_root, rules))
+    judged = []
+    for entry, _, rec in loaded:
         seen = SeenFile(entry.path, entry.size, entry.mtime_ns, rec.sha256)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
-            continue
-        checked.append(_check_safely(rec, data, rules))
-        datas.append(data)
-        judged.append(Judged(_incoming(rec, None, "pending"), seen, checked[-1]))
-    apply_value_rules(checked)
+        else:
+            ret, inc = next(verdicts)
+            judged.append(Judged(inc, seen, ret))
+    return judged
 
-    for ret, data in zip(checked, datas, strict=True):
+
+def restore_batch(
+    receipts: Sequence[dict], archive_root: Path, quarantine_root: Path, rules: Rulebook
+) -> list[Judged]:
+    """Files as the archive's receipts say they arrived, judged as on the night they came."""
+    files = []
+    for r in receipts:
+        data = (archive_root / r["archive_path"]).read_bytes()
+        files.append(
+            (Received(r["file_name"], r["sha256"], len(data), r["received_at"], r["archive_path"]), data)
+        )
+    return [Judged(inc, None, ret) for ret, inc in judge(files, quarantine_root, rules)]
+
+
+def reread_batch(
+    archived: Sequence[dict], archive_root: Path, quarantine_root: Path, rules: Rulebook
+) -> list[Rejudged]:
+    """Judge archived files again, as they were received (name and arrival time kept)."""
+    files = []
+    for a in archived:
+        data = (archive_root / a["archive_path"]).read_bytes()
+        at = a["received_at"] if a["received_at"].tzinfo else a["received_at"].replace(tzinfo=UTC)
+        files.append((Received(a["file_name"], a["sha256"], a["size_bytes"], at, a["archive_path"]), data))
+    verdicts = judge(files, quarantine_root, rules)
+    return [Rejudged(a["submission_id"], inc, ret) for a, (ret, inc) in zip(archived, verdicts, strict=True)]
+
+
+def judge(
+    files: Sequence[tuple[Received, bytes]], quarantine_root: Path, rules: Rulebook
+) -> list[tuple[CheckedReturn, Incoming]]:
+    """Read and check archived files; a rejected one is quarantined with its feedback workbook."""
+    checked = [_check_safely(rec, data, rules) for rec, data in files]
+    apply_value_rules(checked)
+    out = []
+    for ret, (_, data) in zip(checked, files, strict=True):
         feedback_path = None
         if ret.rejected:
             try:
@@ -90,12 +140,10 @@ def read_batch(
                 ret.year,
                 ret.org_code,
             )
-        for j in judged:
-            if j.checked is ret:
-                j.incoming = _incoming(
-                    ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path
-                )
-    return judged
+        out.append(
+            (ret, _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path))
+        )
+    return out
 
 
 def _check_safely(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
@@ -157,13 +205,13 @@ def issue_row(f: Finding) -> dict:
     }
 
 
-def load_batches(judged: Sequence[Judged], size: int) -> list[list[Judged]]:
+def load_batches(judged: Sequence, size: int) -> list[list]:
     """Earlier years first and never two years in one batch, so a year's 上年 and W-JUMP checks
     see the year before loaded even when both arrive the same night."""
     ordered = sorted(
         judged, key=lambda j: (j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name)
     )
-    batches: list[list[Judged]] = []
+    batches: list[list] = []
     for j in ordered:
         if not batches or len(batches[-1]) >= size or batches[-1][-1].incoming.year != j.incoming.year:
             batches.append([])
@@ -171,23 +219,28 @@ def load_batches(judged: Sequence[Judged], size: int) -> list[list[Judged]]:
     return batches
 
 
+def _add_last_year_checks(conn, pairs: Sequence[tuple[Incoming, CheckedReturn | None]]) -> None:
+    accepted = [(inc, ret) for inc, ret in pairs if inc.status == "accepted" and ret is not None]
+    last = last_year_values(conn, [(ret.form_id, ret.org_code, ret.year) for _, ret in accepted])
+    for inc, ret in accepted:
+        for f in compare_with_last_year(ret, last.get((ret.form_id, ret.org_code, ret.year), {})):
+            inc.issues.append(issue_row(f))
+
+
 def load(engine: Engine, run_id: str, judged: Sequence[Judged], registry: Registry) -> BatchCounts:
     """One transaction: last year's checks against what is loaded now, then the batch itself."""
     with engine.begin() as conn:
         lock(conn)
-        accepted = [j for j in judged if j.incoming.status == "accepted" and j.checked is not None]
-        last = last_year_values(
-            conn, [(j.checked.form_id, j.checked.org_code, j.checked.year) for j in accepted]
-        )
-        for j in accepted:
-            ret = j.checked
-            for f in compare_with_last_year(ret, last.get((ret.form_id, ret.org_code, ret.year), {})):
-                j.incoming.issues.append(issue_row(f))
-        return load_batch(
-            conn,
-            run_id,
-            [j.incoming for j in judged],
-            [j.seen for j in judged],
-            registry,
-            evaluate_rollup,
-        )
+        _add_last_year_checks(conn, [(j.incoming, j.checked) for j in judged])
+        batch = [j.incoming for j in judged]
+        seen = [j.seen for j in judged if j.seen is not None]
+        return load_batch(conn, run_id, batch, seen, registry, evaluate_rollup)
+
+
+def load_rejudged(engine: Engine, run_id: str, batch: Sequence[Rejudged], registry: Registry) -> BatchCounts:
+    """One transaction: the re-judged submissions replace their earlier verdicts."""
+    with engine.begin() as conn:
+        lock(conn)
+        _add_last_year_checks(conn, [(r.incoming, r.checked) for r in batch])
+        items = [(r.submission_id, r.incoming) for r in batch]
+        return rejudge_batch(conn, run_id, items, registry, evaluate_rollup)

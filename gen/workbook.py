@@ -151,7 +151,7 @@ def _patch_xlsx(
         for (sheet, ref), value in cached.items():
             if sheet == index:
                 xml = re.sub(
-                    rf'(<c r="{ref}"[^>]*>)<f>(.*?)</f><v */></c>',
+                    rf'(<c r="{ref}"[^>]*>)<f>(.*?)</f>(?:<v */>|<v>\s*</v>)</c>',  # lxml writes <v></v>
                     lambda mm, v=value: f"{mm.group(1)}<f>{mm.group(2)}</f><v>{_num(v)}</v></c>",
                     xml,
                     count=1,

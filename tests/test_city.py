@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,17 @@ def city(tmp_path_factory) -> tuple[Path, dict]:
     return out, generate_city(out)
 
 
-def test_a_city_over_two_years_loads_as_its_manifest_says(city, tmp_path: Path, warehouse_url: str):
+def test_a_city_over_two_years_loads_as_its_manifest_says(city, tmp_path: Path, warehouse_url: str, monkeypatch):
     corpus, manifest = city
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    settings = Settings(home=tmp_path / "home", warehouse_url=warehouse_url, today=date(2026, 11, 26))
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
+    settings = Settings()
     for night in manifest["nights"]:
         for name in night["files"]:
             shutil.copy2(corpus / night["dir"] / name, inbox / name)
-        ingest(str(inbox), settings)
+        ingest(str(inbox))
     engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
         subs = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -17,9 +17,12 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture
-def night(tmp_path: Path, warehouse_url: str):
+def night(tmp_path: Path, warehouse_url: str, monkeypatch):
     """Run one night over the inbox; returns a function that runs it and a query helper."""
-    settings = Settings(home=tmp_path / "home", warehouse_url=warehouse_url, today=date(2026, 11, 26))
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
+    settings = Settings()
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
@@ -29,7 +32,7 @@ def night(tmp_path: Path, warehouse_url: str):
             self.inbox, self.settings = inbox, settings
 
         def run(self):
-            return ingest(str(inbox), settings)
+            return ingest(str(inbox))
 
         def q(self, sql: str, **params):
             with engine.connect() as conn:

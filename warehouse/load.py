@@ -21,6 +21,7 @@ from .tables import (
     rollup_check,
     submission,
     submission_issue,
+    year_state,
 )
 
 LOCK_KEY = 4_242_001  # pg advisory lock of the loader
@@ -68,6 +69,7 @@ class BatchCounts:
     superseded: int = 0
     duplicates: int = 0
     warnings: int = 0
+    held: int = 0
     seen_again: int = 0
     submission_ids: list[int] = field(default_factory=list)
 
@@ -234,6 +236,10 @@ def load_batch(
             fresh_shas.add(inc.sha256)
             fresh.append(inc)
 
+    closed = _closed_years(conn)
+    for inc in fresh:
+        if inc.status == "accepted" and inc.year in closed:
+            inc.status = "held"  # a closed year keeps its figures; the return waits for a reopen
     ids = _insert_submissions(conn, run_id, fresh, now)
     for inc, sid in zip(fresh, ids, strict=True):
         first_of[inc.sha256] = (sid, inc.file_name)
@@ -251,22 +257,105 @@ def load_batch(
     counts.warnings = sum(1 for r in issue_rows if r["severity"] == "warning")
     counts.rejected = sum(1 for inc in fresh if inc.status == "rejected")
 
-    accepted = [(inc, sid) for inc, sid in zip(fresh, ids, strict=True) if inc.status == "accepted"]
-    made_current, superseded = _make_current(conn, run_id, accepted, now)
-    counts.accepted = len(accepted) - superseded
-    counts.superseded = superseded
+    accepted = {sid: inc for inc, sid in zip(fresh, ids, strict=True) if inc.status == "accepted"}
+    keys = sorted({(inc.form, inc.org_code, inc.year) for inc in accepted.values()})
+    changed = settle(conn, run_id, keys, {sid: inc.values for sid, inc in accepted.items()}, now)
+    counts.superseded = _count_status(conn, list(accepted), "superseded")
+    counts.accepted = len(accepted) - counts.superseded
+    counts.held = sum(1 for inc in fresh if inc.status == "held")
     _remember_files(conn, seen, now)
-
-    touched = set()
-    for inc in made_current:
-        if inc.form == "DJ-2":
-            touched.add((inc.year, inc.org_code))
-        else:
-            township = registry.township_of(inc.org_code, inc.year)
-            if township is not None:
-                touched.add((inc.year, township.org_code))
-    rerun_rollups(conn, sorted(touched), registry, rollup, now)
+    rerun_rollups(conn, _townships_of(changed, registry), registry, rollup, now)
     return counts
+
+
+def _count_status(conn: Connection, ids: list[int], status: str) -> int:
+    n = 0
+    for chunk in _chunks(ids, 500):
+        n += len(
+            conn.execute(
+                select(submission.c.submission_id).where(
+                    submission.c.submission_id.in_(chunk), submission.c.status == status
+                )
+            ).all()
+        )
+    return n
+
+
+def _townships_of(keys, registry: Registry) -> list[tuple[int, str]]:
+    """(year, township) pairs whose rollup a change of these returns can move."""
+    touched = set()
+    for form, org, year in keys:
+        if form == "DJ-2":
+            touched.add((year, org))
+        else:
+            township = registry.township_of(org, year)
+            if township is not None:
+                touched.add((year, township.org_code))
+    return sorted(touched)
+
+
+def rejudge_batch(
+    conn: Connection,
+    run_id: str,
+    items: Sequence[tuple[int, Incoming]],
+    registry: Registry,
+    rollup: RollupFn,
+) -> BatchCounts:
+    """Judge archived submissions again (after a registry or rule correction): their status and
+    findings are replaced, and each return's current version and facts settled anew."""
+    lock(conn)
+    now = now_utc()
+    counts = BatchCounts()
+    ids = [sid for sid, _ in items]
+    old_keys = set()
+    for chunk in _chunks(ids, 500):
+        for r in conn.execute(
+            select(submission.c.form, submission.c.org_code, submission.c.year).where(
+                submission.c.submission_id.in_(chunk)
+            )
+        ):
+            if r.form and r.org_code and r.year:
+                old_keys.add((r.form, r.org_code, r.year))
+    closed = _closed_years(conn)
+    for chunk in _chunks(ids, 500):
+        conn.execute(delete(submission_issue).where(submission_issue.c.submission_id.in_(chunk)))
+    issue_rows = []
+    for sid, inc in items:
+        status = "held" if inc.status == "accepted" and inc.year in closed else inc.status
+        conn.execute(
+            update(submission)
+            .where(submission.c.submission_id == sid)
+            .values(
+                status=status,
+                form=inc.form,
+                org_code=inc.org_code,
+                year=inc.year,
+                late=inc.late,
+                org_name_reported=inc.org_name_reported,
+                sheet=inc.sheet,
+                value_cells=json.dumps(inc.value_cells, ensure_ascii=False) if inc.value_cells else None,
+                feedback_path=inc.feedback_path,
+                superseded_by=None,
+            )
+        )
+        issue_rows.extend(dict(issue, submission_id=sid) for issue in inc.issues)
+        counts.rejected += status == "rejected"
+        counts.held += status == "held"
+    if issue_rows:
+        conn.execute(insert(submission_issue), issue_rows)
+    counts.warnings = sum(1 for r in issue_rows if r["severity"] == "warning")
+    accepted = {sid: inc for sid, inc in items if inc.status == "accepted" and inc.year not in closed}
+    keys = sorted(old_keys | {(inc.form, inc.org_code, inc.year) for inc in accepted.values()})
+    changed = settle(conn, run_id, keys, {sid: inc.values for sid, inc in accepted.items()}, now)
+    counts.superseded = _count_status(conn, list(accepted), "superseded")
+    counts.accepted = len(accepted) - counts.superseded
+    counts.received = len(items)
+    rerun_rollups(conn, _townships_of(changed, registry), registry, rollup, now)
+    return counts
+
+
+def _closed_years(conn: Connection) -> set[int]:
+    return set(conn.execute(select(year_state.c.year).where(year_state.c.closed.is_(True))).scalars())
 
 
 def _first_submissions(conn: Connection, shas: set[str]) -> dict[str, tuple[int, str]]:
@@ -343,41 +432,60 @@ def _insert_duplicates(conn, run_id, repeats, first_of, now) -> None:
     conn.execute(insert(submission), rows)
 
 
-def _make_current(conn: Connection, run_id: str, accepted, now: datetime) -> tuple[list[Incoming], int]:
-    """Of all accepted returns of a (form, org, year), the one received last is current (ties: name)."""
-    by_key: dict[tuple, list[tuple[Incoming, int]]] = {}
-    for inc, sid in accepted:
-        by_key.setdefault((inc.form, inc.org_code, inc.year), []).append((inc, sid))
-    current = _current_submissions(conn, by_key.keys(), exclude={sid for _, sid in accepted})
-    made_current: list[Incoming] = []
-    superseded = 0
-    fact_rows, history_rows, to_supersede = [], [], []
-    for key, group in by_key.items():
-        candidates = [((_naive_utc(inc.received_at), inc.file_name), sid, inc) for inc, sid in group]
-        old = current.get(key)
-        if old is not None:
-            candidates.append(((old[1], old[2]), old[0], None))
-        candidates.sort(key=lambda c: c[0])
-        _, winner_id, winner = candidates[-1]
-        for _, sid, inc in candidates[:-1]:
-            to_supersede.append((sid, winner_id))
-            superseded += 1 if inc is not None else 0
-        if winner is None:
-            continue  # what was already current stays current
-        made_current.append(winner)
-        form = FORMS[winner.form]
-        if old is not None:
-            old_values = dict(
-                conn.execute(
-                    select(fact_metric.c.indicator_code, fact_metric.c.value).where(
-                        fact_metric.c.form == key[0],
-                        fact_metric.c.org_code == key[1],
-                        fact_metric.c.year == key[2],
-                    )
-                ).all()
+def settle(
+    conn: Connection, run_id: str, keys, new_values: dict[int, dict[str, float]], now: datetime
+) -> list[tuple]:
+    """Make the accepted return received last current for each (form, org, year) (ties: file name);
+    the others become superseded. Facts follow the current return; replaced values go to history.
+    `new_values` holds the values of returns judged in this transaction (submission id → values).
+    Returns the keys whose facts changed."""
+    changed = []
+    accepted = _accepted_by_key(conn, list(keys))
+    for key in keys:
+        candidates = sorted(accepted.get(key, []), key=lambda c: (c[1], c[2], c[0]))
+        winner = candidates[-1][0] if candidates else None
+        for sid, *_ in candidates[:-1]:
+            conn.execute(
+                update(submission)
+                .where(submission.c.submission_id == sid)
+                .values(status="superseded", superseded_by=winner)
             )
-            for ind in form.indicators:
-                history_rows.append(
+        where = (fact_metric.c.form == key[0], fact_metric.c.org_code == key[1], fact_metric.c.year == key[2])
+        facts = conn.execute(
+            select(fact_metric.c.indicator_code, fact_metric.c.value, fact_metric.c.submission_id).where(
+                *where
+            )
+        ).all()
+        old_sid = facts[0].submission_id if facts else None
+        old_values = {f.indicator_code: f.value for f in facts}
+        if winner is None and not facts:
+            continue
+        if winner is not None and winner not in new_values:
+            continue  # what was current stays current: its facts are already there
+        values = new_values.get(winner, {}) if winner is not None else {}
+        form = FORMS[key[0]]
+        new_rows = (
+            [
+                {
+                    "org_code": key[1],
+                    "year": key[2],
+                    "form": key[0],
+                    "indicator_code": ind.code,
+                    "metric_key": ind.metric_key,
+                    "value": float(values.get(ind.code, 0.0)),
+                    "submission_id": winner,
+                }
+                for ind in form.indicators
+            ]
+            if winner is not None
+            else []
+        )
+        if old_sid == winner and all(old_values.get(r["indicator_code"]) == r["value"] for r in new_rows):
+            continue
+        if facts:
+            conn.execute(
+                insert(fact_metric_history),
+                [
                     {
                         "org_code": key[1],
                         "year": key[2],
@@ -385,49 +493,25 @@ def _make_current(conn: Connection, run_id: str, accepted, now: datetime) -> tup
                         "indicator_code": ind.code,
                         "metric_key": ind.metric_key,
                         "old_value": old_values.get(ind.code),
-                        "new_value": winner.values.get(ind.code),
-                        "old_submission_id": old[0],
-                        "new_submission_id": winner_id,
+                        "new_value": values.get(ind.code) if winner is not None else None,
+                        "old_submission_id": old_sid,
+                        "new_submission_id": winner,
                         "changed_at": now,
                         "run_id": run_id,
                     }
-                )
-            conn.execute(
-                delete(fact_metric).where(
-                    fact_metric.c.form == key[0],
-                    fact_metric.c.org_code == key[1],
-                    fact_metric.c.year == key[2],
-                )
+                    for ind in form.indicators
+                ],
             )
-        for ind in form.indicators:
-            fact_rows.append(
-                {
-                    "org_code": key[1],
-                    "year": key[2],
-                    "form": key[0],
-                    "indicator_code": ind.code,
-                    "metric_key": ind.metric_key,
-                    "value": float(winner.values.get(ind.code, 0.0)),
-                    "submission_id": winner_id,
-                }
-            )
-    for sid, winner_id in to_supersede:
-        conn.execute(
-            update(submission)
-            .where(submission.c.submission_id == sid)
-            .values(status="superseded", superseded_by=winner_id)
-        )
-    if history_rows:
-        conn.execute(insert(fact_metric_history), history_rows)
-    if fact_rows:
-        conn.execute(insert(fact_metric), fact_rows)
-    return made_current, superseded
+            conn.execute(delete(fact_metric).where(*where))
+        if new_rows:
+            conn.execute(insert(fact_metric), new_rows)
+        changed.append(key)
+    return changed
 
 
-def _current_submissions(conn: Connection, keys, exclude: set[int]) -> dict[tuple, tuple[int, datetime, str]]:
-    """(form, org, year) → (id, received_at, file_name) of the accepted return already loaded."""
-    keys = list(keys)
-    out = {}
+def _accepted_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[int, datetime, str]]]:
+    """(form, org, year) → [(id, received_at, file_name)] of every accepted return."""
+    out: dict[tuple, list] = {}
     for chunk in _chunks(keys, 200):
         cond = or_(
             *(
@@ -446,8 +530,9 @@ def _current_submissions(conn: Connection, keys, exclude: set[int]) -> dict[tupl
             ).where(submission.c.status == "accepted", cond)
         )
         for r in rows:
-            if r.submission_id not in exclude:
-                out[(r.form, r.org_code, r.year)] = (r.submission_id, _naive_utc(r.received_at), r.file_name)
+            out.setdefault((r.form, r.org_code, r.year), []).append(
+                (r.submission_id, _naive_utc(r.received_at), r.file_name)
+            )
     return out
 
 

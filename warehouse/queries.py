@@ -170,3 +170,57 @@ def closed_years(conn: Connection) -> set[int]:
     from .tables import year_state
 
     return set(conn.execute(select(year_state.c.year).where(year_state.c.closed.is_(True))).scalars())
+
+
+def archived_submissions(
+    conn: Connection, year: int, org_code: str | None = None, form: str | None = None
+) -> list[dict]:
+    """The files of a year's returns (optionally one org, one form) as received, to judge again."""
+    q = select(
+        submission.c.submission_id,
+        submission.c.file_name,
+        submission.c.sha256,
+        submission.c.size_bytes,
+        submission.c.received_at,
+        submission.c.archive_path,
+    ).where(submission.c.year == year, submission.c.status != "duplicate")
+    if org_code:
+        q = q.where(submission.c.org_code == org_code)
+    if form:
+        q = q.where(submission.c.form == form)
+    return [dict(r) for r in conn.execute(q.order_by(submission.c.submission_id)).mappings()]
+
+
+def completeness_rows(conn: Connection, years: list[int]) -> list[dict]:
+    """v_completeness of those years, with Chinese column names for the UI."""
+    from sqlalchemy import text
+
+    if not years:
+        return []
+    rows = conn.execute(
+        text(
+            "SELECT year, township_code, township_name, expected, accepted_on_time, accepted_late, rejected, missing "
+            "FROM v_completeness ORDER BY year, township_code"
+        )
+    ).all()
+    return [
+        {
+            "年度": r.year,
+            "乡镇（街道）": r.township_name,
+            "代码": r.township_code,
+            "应报": r.expected,
+            "按时": r.accepted_on_time,
+            "逾期": r.accepted_late,
+            "退回未改": r.rejected,
+            "未报": r.missing,
+        }
+        for r in rows
+        if r.year in years
+    ]
+
+
+def received_files(conn: Connection) -> set[tuple[str, str]]:
+    """(sha256, file_name) of every file the warehouse has a submission for."""
+    return {
+        (r.sha256, r.file_name) for r in conn.execute(select(submission.c.sha256, submission.c.file_name))
+    }

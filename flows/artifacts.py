@@ -1,0 +1,92 @@
+"""What a run shows in the Prefect UI (in Chinese): a summary, the rejected returns, completeness."""
+
+from __future__ import annotations
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+from warehouse.queries import RunSummary
+
+STATUS_CN = {
+    "accepted": "通过",
+    "rejected": "退回",
+    "superseded": "被替代",
+    "duplicate": "重复",
+    "held": "暂存（年度已关账）",
+}
+
+
+def summary_markdown(summary: RunSummary, title: str, quarantine_root: str) -> str:
+    t = summary.totals
+    lines = [
+        f"# {title}",
+        "",
+        f"- 运行编号：`{summary.run_id}`",
+        f"- 收到文件：**{summary.received}**；通过 **{t.get('accepted', 0)}**，退回 **{t.get('rejected', 0)}**，"
+        f"被替代 {t.get('superseded', 0)}，重复 {t.get('duplicate', 0)}，暂存 {t.get('held', 0)}；提示 {summary.warnings} 条",
+    ]
+    if summary.corrections:
+        lines.append(f"- 其中 {summary.corrections} 份为更正报表，已替代此前入库的版本")
+    if summary.townships:
+        lines += [
+            "",
+            "## 按乡镇（街道）",
+            "",
+            "| 乡镇（街道） | 代码 | 通过 | 退回 | 被替代 | 重复 | 提示 |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for x in summary.townships:
+            lines.append(
+                f"| {x.township_name} | {x.township_code} | {x.accepted} | {x.rejected} | {x.superseded} | {x.duplicate} | {x.warnings} |"
+            )
+    if summary.rejections:
+        lines += ["", "## 退回的报表", ""]
+        for r in summary.rejections:
+            reasons = "；".join(r["reasons"][:5]) or "见审核意见"
+            where = f"{quarantine_root}/{r['feedback_path']}" if r["feedback_path"] else "（无）"
+            lines.append(
+                f"- **{r['file_name']}**（{r['org_code'] or '组织代码不明'}，{r['year'] or '年度不明'}）：{reasons}  \n  审核意见表：`{where}`"
+            )
+    return "\n".join(lines)
+
+
+def publish_run(summary: RunSummary, title: str, quarantine_root: str, completeness: list[dict]) -> None:
+    """The run's artifacts: its summary, its rejected returns, and completeness of the years it touched."""
+    create_markdown_artifact(
+        summary_markdown(summary, title, quarantine_root),
+        key="pbstats-run-summary",
+        description="本次运行概况",
+    )
+    rejected = [
+        {
+            "文件名": r["file_name"],
+            "组织代码": r["org_code"] or "",
+            "年度": r["year"] or "",
+            "原因": "；".join(r["reasons"][:5]),
+            "审核意见表": f"{quarantine_root}/{r['feedback_path']}" if r["feedback_path"] else "",
+        }
+        for r in summary.rejections
+    ]
+    create_table_artifact(
+        rejected or [{"文件名": "（本次没有退回的报表）"}],
+        key="pbstats-rejected",
+        description="本次退回的报表",
+    )
+    if completeness:
+        create_table_artifact(completeness, key="pbstats-completeness", description="报送完整性（按乡镇）")
+
+
+class Progress:
+    """A progress artifact for long runs, updated once per batch."""
+
+    def __init__(self, total: int, description: str):
+        self.total, self.done = max(total, 1), 0
+        self.id = create_progress_artifact(0.0, key="pbstats-progress", description=description)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))

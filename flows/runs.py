@@ -1,0 +1,84 @@
+"""What every flow does around its work: open the warehouse, hold the run lock, record the run,
+and publish what it did. Kept apart so each flow reads like a table of contents."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+from sqlalchemy import Engine
+
+from transforms.checks import Rulebook
+from warehouse.catalogue import load_registry
+from warehouse.db import make_engine, upgrade
+from warehouse.load import finish_run, start_run
+from warehouse.queries import RunSummary, completeness_rows, run_summary
+from warehouse.runlock import run_lock
+
+from .artifacts import publish_run
+from .settings import Settings
+
+
+@dataclass
+class Run:
+    """One pipeline run: its id, settings, warehouse and rulebook."""
+
+    run_id: str
+    settings: Settings
+    engine: Engine
+    rules: Rulebook
+    summary: RunSummary | None = None
+
+
+@contextmanager
+def pipeline_run(flow_name: str, title: str, source: str | None) -> Iterator[Run]:
+    """Open the warehouse, wait for any other run to finish, record this one from start to end."""
+    log = get_run_logger()
+    settings = Settings()
+    engine = make_engine(settings.url)
+    upgrade(engine)
+    with run_lock(engine, settings.lock_wait):
+        with engine.connect() as conn:
+            registry = load_registry(conn)
+        rules = Rulebook(registry, settings.today_or_now(), settings.deadline_month_day)
+        run = Run(str(uuid.uuid4()), settings, engine, rules)
+        flow_run_id = flow_run.get_id()
+        with engine.begin() as conn:
+            start_run(conn, run.run_id, str(flow_run_id) if flow_run_id else None, flow_name, source)
+        log.info("run %s started (%s)", run.run_id, flow_name)
+        try:
+            yield run
+        except BaseException as e:
+            log.error("run %s failed: %s: %s", run.run_id, type(e).__name__, e)
+            with engine.begin() as conn:
+                finish_run(conn, run.run_id, "failed", f"{type(e).__name__}: {e}"[:2000])
+            raise
+        with engine.begin() as conn:
+            finish_run(conn, run.run_id, "completed")
+            run.summary = run_summary(conn, run.run_id, registry)
+            years = sorted({y for y in _years_of(conn, run.run_id)})
+            completeness = completeness_rows(conn, years)
+        publish_run(run.summary, title, str(settings.quarantine), completeness)
+        log.info(
+            "run %s completed: %d files, accepted %d, rejected %d",
+            run.run_id,
+            run.summary.received,
+            run.summary.totals.get("accepted", 0),
+            run.summary.totals.get("rejected", 0),
+        )
+    engine.dispose()
+
+
+def _years_of(conn, run_id: str) -> list[int]:
+    from sqlalchemy import text
+
+    return [
+        r[0]
+        for r in conn.execute(
+            text("SELECT DISTINCT year FROM submission WHERE run_id = :r AND year IS NOT NULL"), {"r": run_id}
+        )
+    ]
