@@ -336,6 +336,7 @@ def rejudge_batch(
                 value_cells=json.dumps(inc.value_cells, ensure_ascii=False) if inc.value_cells else None,
                 feedback_path=inc.feedback_path,
                 superseded_by=None,
+                run_id=run_id,  # the run that last judged the file
             )
         )
         issue_rows.extend(dict(issue, submission_id=sid) for issue in inc.issues)

@@ -1,0 +1,181 @@
+"""The deployments for real: a local Prefect server (started by the test session), prefect.yaml
+deployed with `prefect deploy --all`, a process worker, runs triggered through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from flows.serve import PROJECT_DIR, deploy, start_server, start_worker, stop, wait_healthy
+from tests.builders import TOWNSHIP, drop, make_return
+
+pytestmark = pytest.mark.slow
+NEW_VILLAGE = "990181101398"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    """A real Prefect server on a free port, its own PREFECT_HOME; the deployments of prefect.yaml."""
+    home = tempfile.mkdtemp(prefix="pbstats-server-")
+    port = _free_port()
+    env = dict(
+        os.environ,
+        PREFECT_HOME=home,
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PWD=str(PROJECT_DIR),
+    )
+    server = start_server("127.0.0.1", port, env)
+    try:
+        wait_healthy(env["PREFECT_API_URL"], timeout=120)
+        deploy(env)
+        yield env
+    finally:
+        stop(server)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _client_call(env: dict, fn):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def go():
+        async with get_client() as client:
+            return await fn(client)
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return asyncio.run(go())
+
+
+def _run_deployment(env: dict, name: str, parameters: dict):
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return run_deployment(name, parameters=parameters, timeout=300, poll_interval=1)
+
+
+def test_the_three_deployments_are_listed_with_chinese_descriptions_and_titles(prefect_server):
+    deployments = _client_call(prefect_server, lambda c: c.read_deployments())
+    by_name = {d.name: d for d in deployments}
+    assert {"nightly", "rerun", "backfill"} <= set(by_name)
+    nightly = by_name["nightly"]
+    assert "收件箱" in nightly.description
+    assert nightly.schedules and nightly.schedules[0].schedule.cron == "0 2 * * *"
+    assert nightly.schedules[0].schedule.timezone == "Asia/Shanghai"
+    props = by_name["rerun"].parameter_openapi_schema["properties"]
+    assert props["year"]["title"] == "统计年度" and "留空" in props["org_code"]["description"]
+
+
+def test_a_rerun_triggered_through_the_api_loads_the_corrected_return(prefect_server, tmp_path: Path):
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    env = dict(prefect_server, PBSTATS_HOME=str(home), PBSTATS_WAREHOUSE_URL=url)
+    drop(inbox, "新村.xlsx", make_return(org_code=NEW_VILLAGE))
+    drop(inbox, "村.xlsx", make_return())
+    worker = start_worker(env)
+    try:
+        run = _run_deployment(env, "nightly-ingest/nightly", {"inbox": str(inbox)})
+        assert run.state.is_completed(), run.state
+        registry = tmp_path / "orgs.csv"
+        shutil.copy(PROJECT_DIR / "schemas" / "data" / "orgs.csv", registry)
+        with registry.open("a", encoding="utf-8") as fh:
+            fh.write(f"{NEW_VILLAGE},新设村,village,村,{TOWNSHIP},2025,\n")
+        subprocess.run(
+            [str(Path(sys.executable).with_name("pbstats")), "registry", "load", str(registry)],
+            env=env,
+            check=True,
+        )
+        run = _run_deployment(env, "rerun/rerun", {"year": 2025, "org_code": NEW_VILLAGE})
+        assert run.state.is_completed(), run.state
+    finally:
+        stop(worker)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(text("select file_name, status from submission")).all())
+        runs = conn.execute(
+            text("select flow_name, flow_run_id, outcome from load_run order by started_at")
+        ).all()
+        facts = conn.execute(
+            text("select count(*) from fact_metric where org_code=:o"), {"o": NEW_VILLAGE}
+        ).scalar_one()
+    engine.dispose()
+    assert statuses == {"新村.xlsx": "accepted", "村.xlsx": "accepted"} and facts == 12
+    assert [(r.flow_name, r.outcome) for r in runs] == [
+        ("nightly-ingest", "completed"),
+        ("rerun", "completed"),
+    ]
+    assert runs[1].flow_run_id == str(run.id)  # from a warehouse row to the run in the UI
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    artifacts = _client_call(
+        prefect_server,
+        lambda c: c.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        ),
+    )
+    by_key = {a.key: a for a in artifacts}
+    assert {"pbstats-run-summary", "pbstats-rejected", "pbstats-completeness", "pbstats-progress"} <= set(
+        by_key
+    )
+    summary = by_key["pbstats-run-summary"].data
+    assert "重新校验" in summary and "通过 **1**" in summary
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_ingests_at_once_load_nothing_twice(prefect_server, tmp_path: Path, backend, request):
+    url = (
+        f"sqlite:///{tmp_path / 'warehouse.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("warehouse_url_pg")
+    )
+    env = dict(
+        prefect_server, PBSTATS_HOME=str(tmp_path / "home"), PBSTATS_WAREHOUSE_URL=url, PBSTATS_BATCH_SIZE="3"
+    )
+    inbox = tmp_path / "inbox"
+    for i, code in enumerate(
+        ["990181101201", "990181101202", "990181101203", "990181101205", "990181101206"]
+    ):
+        drop(inbox, f"村{i}.xlsx", make_return(org_code=code))
+    drop(inbox, "镇.xlsx", make_return("DJ-2", TOWNSHIP))
+    cmd = [str(Path(sys.executable).with_name("pbstats")), "ingest", str(inbox)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        per_file = conn.execute(text("select file_name, count(*) from submission group by file_name")).all()
+        facts = conn.execute(text("select count(*) from fact_metric")).scalar_one()
+        received = sorted(r[0] for r in conn.execute(text("select files_received from load_run")))
+    engine.dispose()
+    assert dict(per_file) == {**{f"村{i}.xlsx": 1 for i in range(5)}, "镇.xlsx": 1}
+    assert len(per_file) == 6 and facts == 5 * 12 + 17
+    assert received == [0, 6]  # one run took the files, the other waited and found nothing new
+
+
+@pytest.fixture
+def warehouse_url_pg(pg_database):
+    engine = create_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return pg_database
