@@ -26,7 +26,7 @@ def summary_markdown(summary: RunSummary, title: str, quarantine_root: str) -> s
         f"# {title}",
         "",
         f"- 运行编号：`{summary.run_id}`",
-        f"- 收到文件：**{summary.received}**；通过 **{t.get('accepted', 0)}**，退回 **{t.get('rejected', 0)}**，"
+        f"- 处理文件：**{summary.received}**；通过 **{t.get('accepted', 0)}**，退回 **{t.get('rejected', 0)}**，"
         f"被替代 {t.get('superseded', 0)}，重复 {t.get('duplicate', 0)}，暂存 {t.get('held', 0)}；提示 {summary.warnings} 条",
     ]
     if summary.corrections:
@@ -90,3 +90,15 @@ class Progress:
     def advance(self, n: int) -> None:
         self.done += n
         update_progress_artifact(self.id, min(100.0, 100.0 * self.done / self.total))
+
+
+def publish_review(engine, years: list[int]) -> None:
+    """The year-end review's summary of each year the run touched, as the warehouse now stands."""
+    from .report import review_markdown
+
+    for year in years:
+        with engine.connect() as conn:
+            text = review_markdown(conn, year)
+        create_markdown_artifact(
+            text, key=f"pbstats-review-{year}", description=f"{year}年度党建工作统计摘要"
+        )

@@ -68,7 +68,7 @@ def ingest(inbox: str | None = None) -> RunSummary:
     Args:
         inbox: 收件箱目录；留空则用 PBSTATS_INBOX 或 PBSTATS_HOME 下的 inbox
     """
-    with pipeline_run("nightly-ingest", "夜间入库运行概况", inbox) as run:
+    with pipeline_run("nightly-ingest", "夜间入库运行概况", inbox, review=True) as run:
         folder = Path(inbox) if inbox else run.settings.inbox_dir
         folder.mkdir(parents=True, exist_ok=True)
         entries = discover(folder, run)

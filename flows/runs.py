@@ -15,11 +15,11 @@ from sqlalchemy import Engine
 from transforms.checks import Rulebook
 from warehouse.catalogue import load_registry
 from warehouse.db import make_engine, upgrade
-from warehouse.load import finish_run, start_run
+from warehouse.load import finish_run, mark_interrupted_runs, start_run
 from warehouse.queries import RunSummary, completeness_rows, run_summary
 from warehouse.runlock import run_lock
 
-from .artifacts import publish_run
+from .artifacts import publish_review, publish_run
 from .settings import Settings
 
 
@@ -35,7 +35,7 @@ class Run:
 
 
 @contextmanager
-def pipeline_run(flow_name: str, title: str, source: str | None) -> Iterator[Run]:
+def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool = False) -> Iterator[Run]:
     """Open the warehouse, wait for any other run to finish, record this one from start to end."""
     log = get_run_logger()
     settings = Settings()
@@ -48,7 +48,12 @@ def pipeline_run(flow_name: str, title: str, source: str | None) -> Iterator[Run
         run = Run(str(uuid.uuid4()), settings, engine, rules)
         flow_run_id = flow_run.get_id()
         with engine.begin() as conn:
+            interrupted = mark_interrupted_runs(conn)  # we hold the lock: a run still 'running' is dead
             start_run(conn, run.run_id, str(flow_run_id) if flow_run_id else None, flow_name, source)
+        if interrupted:
+            log.warning(
+                "%d earlier run(s) had been interrupted; their unfinished batches left nothing", interrupted
+            )
         log.info("run %s started (%s)", run.run_id, flow_name)
         try:
             yield run
@@ -63,6 +68,8 @@ def pipeline_run(flow_name: str, title: str, source: str | None) -> Iterator[Run
             years = sorted({y for y in _years_of(conn, run.run_id)})
             completeness = completeness_rows(conn, years)
         publish_run(run.summary, title, str(settings.quarantine), completeness)
+        if review:
+            publish_review(engine, years)
         log.info(
             "run %s completed: %d files, accepted %d, rejected %d",
             run.run_id,

@@ -136,6 +136,11 @@ def test_a_rerun_triggered_through_the_api_loads_the_corrected_return(prefect_se
     )
     summary = by_key["pbstats-run-summary"].data
     assert "重新校验" in summary and "通过 **1**" in summary
+    nightly = _client_call(
+        prefect_server,
+        lambda c: c.read_artifacts(artifact_filter=ArtifactFilter(key={"any_": ["pbstats-review-2025"]})),
+    )
+    assert nightly and "2025" in nightly[0].data  # the year-end summary, published by the nightly run
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

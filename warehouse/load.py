@@ -172,6 +172,18 @@ def start_run(
     )
 
 
+def mark_interrupted_runs(conn: Connection) -> int:
+    """Runs recorded as running while the caller holds the run lock died mid-way (killed, power cut)."""
+    result = conn.execute(
+        update(load_run)
+        .where(load_run.c.outcome == "running")
+        .values(
+            outcome="interrupted", ended_at=now_utc(), message="the process ended before the run finished"
+        )
+    )
+    return result.rowcount or 0
+
+
 def finish_run(conn: Connection, run_id: str, outcome: str, message: str | None = None) -> None:
     """Counts come from the submissions themselves, so a run's row always agrees with them."""
     counts = {"accepted": 0, "rejected": 0, "superseded": 0, "duplicate": 0, "held": 0}

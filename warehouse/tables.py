@@ -62,7 +62,7 @@ load_run = Table(
     Column("duplicates", Integer, nullable=False, default=0),
     Column("held", Integer, nullable=False, default=0),
     Column("warnings", Integer, nullable=False, default=0),
-    Column("outcome", String(12), nullable=False, comment="running / completed / failed"),
+    Column("outcome", String(12), nullable=False, comment="running / completed / failed"),  # or interrupted
     Column("message", Text),
     comment="One row per pipeline run.",
 )

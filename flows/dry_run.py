@@ -1,0 +1,91 @@
+"""A submitter's dry run: the checks ingest would make, with the warehouse read (never written)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from schemas.registry import Registry, default_spans
+from transforms.checks import Rulebook, check_file
+from transforms.feedback import build_feedback
+from transforms.model import CheckedReturn, Finding, Received
+from transforms.prior import compare_with_last_year
+from warehouse.catalogue import load_registry
+from warehouse.load import last_year_values
+from warehouse.review import read_only_engine
+
+from .files import sha256_of
+from .settings import Settings
+from .stages import apply_value_rules
+
+log = logging.getLogger("pbstats")
+FEEDBACK_SUFFIX = "-审核意见.xlsx"
+
+
+@dataclass
+class DryRun:
+    """What the checks found in each file, and whether last year's values were at hand."""
+
+    returns: list[CheckedReturn]
+    feedback: dict[str, Path]  # file path → the feedback workbook written beside it
+    compared_with_warehouse: bool
+
+
+def feedback_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}{FEEDBACK_SUFFIX}")
+
+
+def dry_run(paths: Sequence[Path], settings: Settings, now: datetime | None = None) -> DryRun:
+    """Check files as the nightly run would (received now); write each one's feedback beside it."""
+    engine = read_only_engine(settings.url)
+    try:
+        if engine is not None:
+            with engine.connect() as conn:
+                registry = load_registry(conn)
+        else:
+            registry = Registry(default_spans())
+        rules = Rulebook(registry, settings.today_or_now(), settings.deadline_month_day)
+        now = now or _now(settings)
+        datas = [p.read_bytes() for p in paths]
+        returns = [
+            _check(Received(p.name, sha256_of(d), len(d), now, ""), d, rules)
+            for p, d in zip(paths, datas, strict=True)
+        ]
+        apply_value_rules(returns)
+        if engine is not None:
+            keys = [(r.form_id, r.org_code, r.year) for r in returns if r.form_id and r.org_code and r.year]
+            with engine.connect() as conn:
+                last = last_year_values(conn, keys)
+            for r in returns:
+                r.findings.extend(compare_with_last_year(r, last.get((r.form_id, r.org_code, r.year), {})))
+    finally:
+        if engine is not None:
+            engine.dispose()
+    written = {}
+    for path, data, ret in zip(paths, datas, returns, strict=True):
+        if ret.findings:
+            target = feedback_path(path)
+            target.write_bytes(build_feedback(data, path.name, ret.findings))
+            written[str(path)] = target
+    return DryRun(returns, written, engine is not None)
+
+
+def _now(settings: Settings) -> datetime:
+    """When the file would arrive if sent now (PBSTATS_TODAY, at noon, when a past day is replayed)."""
+    if settings.today is None:
+        return datetime.now(UTC)
+    return datetime.combine(settings.today, time(12), tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def _check(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
+    try:
+        return check_file(rec, data, rules)[0]
+    except Exception:  # a reader bug: the submitter still gets an answer
+        log.exception("reading %s failed", rec.file_name)
+        ret = CheckedReturn(received=rec)
+        ret.findings.append(Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后再检查"))
+        return ret
