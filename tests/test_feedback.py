@@ -97,7 +97,7 @@ def with_cached_values(original: bytes, cached: dict[str, tuple[str, str]]) -> b
 
     def cache(name: str, part: bytes) -> bytes:
         for ref, (kind, value) in cached.items() if name == "xl/worksheets/sheet1.xml" else ():
-            pattern = rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v ?/>'.encode()
+            pattern = rf'<c r="{ref}"([^>]*)><f>(.*?)</f>(?:<v ?/>|<v></v>)'.encode()
             part, n = re.subn(pattern, rf'<c r="{ref}" t="{kind}"><f>\2</f><v>{value}</v>'.encode(), part)
             assert n == 1, ref
         return part
