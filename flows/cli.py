@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -56,6 +57,14 @@ def run_flow(flow_fn, **params):
     except RunLockBusy as e:
         console.print("[yellow]另一个运行正在使用数据仓库，等待超时，本次未执行；请稍后再试。[/yellow]")
         raise typer.Exit(3) from e
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        where = f"（{e.filename}）" if e.filename else ""
+        console.print(
+            f"[red]磁盘空间不足{where}，本次运行已中止；已完成的批次保留，其余文件下次运行时重新处理。[/red]"
+        )
+        raise typer.Exit(4) from e
 
 
 def print_summary(summary, settings) -> None:

@@ -55,11 +55,15 @@ def sha256_of(data: bytes) -> str:
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill: no half-written file stays behind under any name
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def archive(root: Path, data: bytes, sha: str, file_name: str) -> str:

@@ -16,8 +16,6 @@ from .artifacts import Progress
 from .files import InboxEntry, list_inbox
 from .runs import Run, pipeline_run
 
-LOAD_RETRIES = dict(retries=3, retry_delay_seconds=[2, 8, 30])
-
 
 @task(
     name="discover", description="列出收件箱中新增或变化的文件（未变化的文件不再读取）", cache_policy=NO_CACHE
@@ -43,7 +41,7 @@ def read_and_check(batch: list[InboxEntry], run: Run) -> list[stages.Judged]:
     return judged
 
 
-@task(name="load", description="将一批报表写入数据仓库（一个事务）", cache_policy=NO_CACHE, **LOAD_RETRIES)
+@task(name="load", description="将一批报表写入数据仓库（一个事务）", cache_policy=NO_CACHE)
 def load(batch: list[stages.Judged], run: Run) -> BatchCounts:
     counts = stages.load(run.engine, run.run_id, batch, run.rules.registry)
     get_run_logger().info(
@@ -56,6 +54,12 @@ def load(batch: list[stages.Judged], run: Run) -> BatchCounts:
         counts.held,
     )
     return counts
+
+
+def with_retries(load_task, run: Run):
+    """A load that fails on the database is retried with backoff (PBSTATS_LOAD_RETRY_DELAYS)."""
+    delays = run.settings.load_retry_delays
+    return load_task.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
 
 
 @flow(
@@ -80,6 +84,6 @@ def ingest(inbox: str | None = None) -> RunSummary:
             judged.extend(f.result())
             progress.advance(len(judged) - progress.done)
         for batch in stages.load_batches(judged, size):
-            load(batch, run)
+            with_retries(load, run)(batch, run)
             progress.advance(len(batch))
     return run.summary

@@ -12,7 +12,7 @@ from warehouse.queries import RunSummary, archived_submissions, closed_years, re
 from . import stages
 from .artifacts import Progress
 from .files import read_receipts
-from .ingest import LOAD_RETRIES, load
+from .ingest import load, with_retries
 from .runs import Run, pipeline_run
 
 
@@ -31,10 +31,7 @@ def reread(batch: list[dict], run: Run) -> list[stages.Rejudged]:
 
 
 @task(
-    name="reload",
-    description="以新的校验结果替换原结果并重新确定现行版本（一个事务）",
-    cache_policy=NO_CACHE,
-    **LOAD_RETRIES,
+    name="reload", description="以新的校验结果替换原结果并重新确定现行版本（一个事务）", cache_policy=NO_CACHE
 )
 def reload(batch: list[stages.Rejudged], run: Run) -> BatchCounts:
     counts = stages.load_rejudged(run.engine, run.run_id, batch, run.rules.registry)
@@ -59,7 +56,7 @@ def rejudge(
     progress = Progress(len(archived), f"{year}年度重新校验进度")
     for i in range(0, len(archived), size):
         batch = reread(archived[i : i + size], run)
-        reload(batch, run)
+        with_retries(reload, run)(batch, run)
         progress.advance(len(batch))
     return len(archived)
 
@@ -125,7 +122,7 @@ def backfill(first_year: int, last_year: int) -> RunSummary:
         judged = [j for f in futures for j in f.result()]
         progress = Progress(len(judged), "回填进度")
         for batch in stages.load_batches(judged, size):
-            load(batch, run)
+            with_retries(load, run)(batch, run)
             progress.advance(len(batch))
     return run.summary
 

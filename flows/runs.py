@@ -59,8 +59,11 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
             yield run
         except BaseException as e:
             log.error("run %s failed: %s: %s", run.run_id, type(e).__name__, e)
-            with engine.begin() as conn:
-                finish_run(conn, run.run_id, "failed", f"{type(e).__name__}: {e}"[:2000])
+            try:
+                with engine.begin() as conn:
+                    finish_run(conn, run.run_id, "failed", f"{type(e).__name__}: {e}"[:2000])
+            except Exception:  # the warehouse is away: the next run marks this one interrupted
+                log.error("run %s could not be recorded as failed", run.run_id)
             raise
         with engine.begin() as conn:
             finish_run(conn, run.run_id, "completed")

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         default=None, description="the inbox the nightly run reads; default home/inbox"
     )
     lock_wait: float = Field(default=1800, ge=0, description="seconds a run waits for another to finish")
+    load_retry_delays: list[float] = Field(
+        default=[2, 8, 30], description="seconds before each retry of a load that failed on the database"
+    )
 
     @property
     def archive(self) -> Path:

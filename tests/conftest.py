@@ -64,3 +64,48 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_api_env():
+    """A real Prefect server for the session (on a free port, its own PREFECT_HOME), as the
+    environment a separate `pbstats` process needs to report to it."""
+    import shutil
+    import socket
+
+    from flows.serve import PROJECT_DIR, start_server, stop, wait_healthy
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tempfile.mkdtemp(prefix="pbstats-server-")
+    env = dict(
+        os.environ,
+        PREFECT_HOME=home,
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PWD=str(PROJECT_DIR),
+    )
+    server = start_server("127.0.0.1", port, env)
+    try:
+        wait_healthy(env["PREFECT_API_URL"], timeout=120)
+        yield env
+    finally:
+        stop(server)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_pg(pg_database):
+    """A function that empties this session's PostgreSQL database and returns its URL."""
+    from sqlalchemy import create_engine, text
+
+    def reset() -> str:
+        engine = create_engine(pg_database)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        return pg_database
+
+    return reset

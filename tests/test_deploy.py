@@ -4,50 +4,26 @@ deployed with `prefect deploy --all`, a process worker, runs triggered through t
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows.serve import PROJECT_DIR, deploy, start_server, start_worker, stop, wait_healthy
+from flows.serve import PROJECT_DIR, deploy, start_worker, stop
 from tests.builders import TOWNSHIP, drop, make_return
 
 pytestmark = pytest.mark.slow
 NEW_VILLAGE = "990181101398"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def prefect_server():
-    """A real Prefect server on a free port, its own PREFECT_HOME; the deployments of prefect.yaml."""
-    home = tempfile.mkdtemp(prefix="pbstats-server-")
-    port = _free_port()
-    env = dict(
-        os.environ,
-        PREFECT_HOME=home,
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PWD=str(PROJECT_DIR),
-    )
-    server = start_server("127.0.0.1", port, env)
-    try:
-        wait_healthy(env["PREFECT_API_URL"], timeout=120)
-        deploy(env)
-        yield env
-    finally:
-        stop(server)
-        shutil.rmtree(home, ignore_errors=True)
+def prefect_server(prefect_api_env):
+    """The shared real Prefect server, with the deployments of prefect.yaml."""
+    deploy(prefect_api_env)
+    return prefect_api_env
 
 
 def _client_call(env: dict, fn):
@@ -174,13 +150,3 @@ def test_two_ingests_at_once_load_nothing_twice(prefect_server, tmp_path: Path, 
     assert dict(per_file) == {**{f"村{i}.xlsx": 1 for i in range(5)}, "镇.xlsx": 1}
     assert len(per_file) == 6 and facts == 5 * 12 + 17
     assert received == [0, 6]  # one run took the files, the other waited and found nothing new
-
-
-@pytest.fixture
-def warehouse_url_pg(pg_database):
-    engine = create_engine(pg_database)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return pg_database

@@ -76,10 +76,19 @@ def upgrade(engine: Engine) -> None:
     from .catalogue import sync_metrics, sync_registry_if_empty
 
     with engine.begin() as conn:
+        _serialise(conn)  # two runs starting on a new warehouse must not both create it
         command.upgrade(alembic_config(conn), "head")
-    with engine.begin() as conn:
         sync_metrics(conn)
         sync_registry_if_empty(conn)
+
+
+SCHEMA_LOCK_KEY = 4_242_002
+
+
+def _serialise(conn) -> None:
+    """PostgreSQL: a transaction advisory lock; SQLite's BEGIN IMMEDIATE already serialises."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
 
 
 def ping(engine: Engine) -> None:

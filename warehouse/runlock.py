@@ -36,8 +36,11 @@ def run_lock(engine: Engine, wait_seconds: float, poll: float = 0.5) -> Iterator
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUN_LOCK_KEY})
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUN_LOCK_KEY})
+                    conn.commit()
+                except Exception:  # the session is gone (an outage): so is its lock
+                    conn.invalidate()
         return
     path = _sqlite_lock_path(engine)
     if path is None:  # in-memory database: one process, nothing to share

@@ -89,7 +89,8 @@ submission = Table(
     Column("feedback_path", Text, comment="relative to the quarantine root, for rejected returns"),
     Column("superseded_by", ID),
     Column("duplicate_of", ID),
-    Column("run_id", String(36), ForeignKey("load_run.run_id"), nullable=False),  # the run that last judged the file
+    # the run that last judged the file (a rerun takes it over)
+    Column("run_id", String(36), ForeignKey("load_run.run_id"), nullable=False),
     Column("loaded_at", TS, nullable=False),
     comment="One row per file received.",
 )
