@@ -203,5 +203,6 @@ def main() -> None:  # pragma: no cover
 
 # Command groups live in their own modules and register themselves on `app` when imported.
 # Add one import line per module here (keep them sorted).
+from . import cli_db  # noqa: E402,F401
 from . import cli_ops  # noqa: E402,F401
 from . import cli_report  # noqa: E402,F401

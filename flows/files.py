@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from transforms.checks import mask_pii
 from transforms.workbook import suffix_of
+
+log = logging.getLogger("pbstats")
 
 
 @dataclass(frozen=True)
 class InboxEntry:
     """A file in the inbox as listed (nothing read yet)."""
 
-    path: str  # absolute
-    name: str
+    path: str  # absolute, as the file system has it (undecodable bytes as surrogate escapes): to open
+    name: str  # the file's name as the submitter's machine wrote it, decoded, personal numbers masked
     size: int
     mtime_ns: int
 
@@ -25,27 +30,81 @@ class InboxEntry:
     def received_at(self) -> datetime:
         return datetime.fromtimestamp(self.mtime_ns / 1e9, tz=UTC)
 
+    @property
+    def key(self) -> str:
+        """The path as text any database and log can take: undecodable bytes as \\xNN escapes,
+        personal numbers masked (what to store and compare in `inbox_file`, and to log)."""
+        return mask_pii(text_of_path(os.fsencode(self.path)))
+
+
+def text_of_path(raw: bytes) -> str:
+    """A path's bytes as text: UTF-8 where it is, and its undecodable bytes as \\xNN escapes, so that
+    PostgreSQL, SQLite and the logs can hold it and two different paths never read alike."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def name_of(raw: bytes) -> str:
+    """A file name's bytes as the submitter meant them: UTF-8, else GB18030 (names made on Chinese
+    Windows and carried over in zips or on USB sticks), else with replacement characters."""
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
+
 
 def list_inbox(inbox: Path) -> tuple[list[InboxEntry], list[str]]:
     """Regular files under the inbox (sub-folders too); and what was skipped, with why.
 
-    Office's owner files (~$…) and hidden files are not returns; symlinks are not followed, so a
-    link cannot bring in a file from outside the inbox.
+    Office's owner files (~$…) and hidden files are not returns; symlinks, to files or folders, are
+    not followed, so a link cannot bring in a file from outside the inbox. Names are taken as bytes:
+    a name that is not UTF-8 is still a file to judge.
     """
     entries, skipped = [], []
-    for root, dirs, files in os.walk(inbox, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if name.startswith(("~$", ".")):
-                skipped.append(f"{path}: temporary or hidden file")
+    root = os.fsencode(os.path.abspath(inbox))
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for d in sorted(dirs):
+            if os.path.islink(os.path.join(folder, d)):
+                skipped.append(
+                    f"{mask_pii(text_of_path(os.path.join(folder, d)))}: symbolic link, not followed"
+                )
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(b".") and not os.path.islink(os.path.join(folder, d))
+        )
+        for raw_name in sorted(files):
+            raw_path = os.path.join(folder, raw_name)
+            shown = text_of_path(raw_path)  # masked below, before it is kept or logged
+            if raw_name.startswith((b"~$", b".")):
+                skipped.append(f"{mask_pii(shown)}: temporary or hidden file")
                 continue
-            st = os.lstat(path)
-            if not os.path.isfile(path) or os.path.islink(path):
-                skipped.append(f"{path}: not a regular file")
+            try:
+                st = os.lstat(raw_path)
+            except OSError as e:  # gone between listing and looking
+                skipped.append(f"{mask_pii(shown)}: {e.strerror}")
                 continue
-            entries.append(InboxEntry(os.path.abspath(path), name, st.st_size, st.st_mtime_ns))
+            if not stat.S_ISREG(st.st_mode):
+                kind = "symbolic link, not followed" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+                skipped.append(f"{mask_pii(shown)}: {kind}")
+                continue
+            # a personal number in a name must not reach the warehouse or the logs (forms.md §6 E-PII)
+            name = mask_pii(name_of(raw_name))
+            entries.append(InboxEntry(os.fsdecode(raw_path), name, st.st_size, st.st_mtime_ns))
+    for line in skipped:  # a link in the inbox is worth an operator's look; owner files are routine
+        (log.warning if "symbolic link" in line else log.info)("inbox: skipped %s", line)
     return entries, skipped
+
+
+def read_entry(entry: InboxEntry) -> bytes:
+    """The bytes of a listed file; never through a symlink put in its place after the listing."""
+    fd = os.open(os.fsencode(entry.path), os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{entry.key}: no longer a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def sha256_of(data: bytes) -> str:
@@ -78,12 +137,16 @@ def archive(root: Path, data: bytes, sha: str, file_name: str) -> str:
 
 
 def safe_name(file_name: str, limit: int = 120) -> str:
-    """A file name safe to write anywhere: no folders, no control characters, bounded length."""
-    name = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]", "_", file_name).strip(". ") or "file"
-    if len(name) > limit:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[: limit - len(ext) - 1] + dot + ext) if dot and len(ext) <= 8 else name[:limit]
-    return name
+    """A file name safe to write anywhere: no folders, no control characters, no personal numbers,
+    nothing a file system cannot encode, and at most `limit` characters and 150 bytes of UTF-8 (so
+    that a prefix and a suffix still fit the usual 255-byte limit)."""
+    name = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|\ud800-\udfff]", "_", mask_pii(file_name)).strip(". ") or "file"
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 8:
+        stem, dot, ext = name, "", ""
+    while stem and (len(stem + dot + ext) > limit or len((stem + dot + ext).encode()) > 150):
+        stem = stem[:-1]
+    return (stem.rstrip(". ") or "file") + dot + ext
 
 
 def quarantine(

@@ -23,8 +23,8 @@ from .runs import Run, pipeline_run
 def discover(inbox: Path, run: Run) -> list[InboxEntry]:
     entries, skipped = list_inbox(inbox)
     with run.engine.connect() as conn:
-        known = known_files(conn, [e.path for e in entries])
-    new = [e for e in entries if known.get(e.path) != (e.size, e.mtime_ns)]
+        known = known_files(conn, [e.key for e in entries])
+    new = [e for e in entries if known.get(e.key) != (e.size, e.mtime_ns)]
     log = get_run_logger()
     log.info("inbox %s: %d files, %d new or changed, %d skipped", inbox, len(entries), len(new), len(skipped))
     for line in skipped:

@@ -30,7 +30,7 @@ from warehouse.load import (
 )
 from warehouse.tables import submission
 
-from .files import InboxEntry, archive, quarantine, record_receipt, sha256_of
+from .files import InboxEntry, archive, quarantine, read_entry, record_receipt, sha256_of
 
 log = logging.getLogger("pbstats")
 
@@ -71,7 +71,7 @@ def read_batch(
     """Archive each file, then read and judge those whose bytes are new; value rules run once per form."""
     loaded: list[tuple[InboxEntry, bytes, Received]] = []
     for entry in entries:
-        data = Path(entry.path).read_bytes()
+        data = read_entry(entry)
         sha = sha256_of(data)
         rel = archive(archive_root, data, sha, entry.name)  # archived before anything reads it
         record_receipt(archive_root, sha, entry.name, entry.received_at, rel)
@@ -81,7 +81,7 @@ def read_batch(
     verdicts = iter(judge(fresh, quarantine_root, rules))
     judged = []
     for entry, _, rec in loaded:
-        seen = SeenFile(entry.path, entry.size, entry.mtime_ns, rec.sha256)
+        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
         else:

@@ -4,7 +4,7 @@ lateness. Checks that need other returns (value rules in GX, prior year, rollup)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from schemas.forms import (
@@ -51,8 +51,23 @@ class Rulebook:
         return datetime(year + 1, month, day, 23, 59, 59, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
+MAX_SAME_CHECK = 100  # findings of one check listed per file; the rest are counted in one more
+
+
 def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:
-    """Read one file and judge it on its own; never raises for bad content."""
+    """Read one file and judge it on its own; never raises for bad content.
+
+    Whatever leaves here as text (findings, the org's name, the sheet's name) is safe to store and to
+    show: personal numbers masked, no control characters, bounded in length (forms.md §6 E-PII).
+    """
+    out, book = _check_file(received, data, rules)
+    out.findings = [_scrubbed(f) for f in _capped(out.findings)]
+    out.org_name = scrub(out.org_name, 200) if out.org_name else out.org_name
+    out.sheet = scrub(out.sheet, 200) if out.sheet else out.sheet
+    return out, book
+
+
+def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:
     out = CheckedReturn(received=received)
     book = read_workbook(data, received.file_name)
     if isinstance(book, Unreadable):
@@ -62,7 +77,7 @@ def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Checke
     sheet, form_id = find_form_sheet(book)
     if sheet is None:
         why = (
-            f"表号“{form_id}”不是本制度规定的报表（应为 DJ-1 或 DJ-2）"
+            f"表号“{form_id[:40]}”不是本制度规定的报表（应为 DJ-1 或 DJ-2）"
             if form_id
             else "在所有工作表中都没有找到表号（DJ-1 或 DJ-2），请使用统一下发的报表模板"
         )
@@ -159,7 +174,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
         out.findings.append(
             Finding(
                 "E-ORG",
-                f"组织代码应为12位数字，填写的“{code}”有{len(code)}位",
+                f"组织代码应为12位数字，填写的“{code[:40]}”有{len(code)}位",
                 sheet=sheet,
                 cell=cell,
                 observed=code,
@@ -234,6 +249,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
                 )
             )
             continue
+        if _is_pii(at.raw):  # E-PII names this cell; the number is never read as a value
+            continue
         got = read_value(at.raw, ind)
         if got.problem:
             out.findings.append(
@@ -261,7 +278,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
                 )
             )
         out.values[row.code] = got.value
-        if row.prior is not None and not row.prior.uncached_formula:
+        if row.prior is not None and not row.prior.uncached_formula and not _is_pii(row.prior.raw):
             prior = read_value(row.prior.raw, ind)
             if prior.value is not None and not prior.blank:
                 out.priors[row.code] = prior.value
@@ -282,13 +299,28 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
 ID_RE = re.compile(
     r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
 )
+_LONG_RUN = re.compile(r"[\dXx*]{12,}")  # digits run together: look inside them too
+_ID_INSIDE = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]")
+_MOBILE_INSIDE = re.compile(r"1[3-9]\d{9}")
 MOBILE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
 
 
 def mask_pii(text: str) -> str:
-    """The same text with every ID or mobile number masked (110105********002X, 138****5678)."""
-    text = ID_RE.sub(lambda m: m.group(0)[:6] + "*" * 8 + m.group(0)[14:], text)
-    return MOBILE_RE.sub(lambda m: re.sub(r"\d{4}(?=\D*\d{4}\D*$)", "****", m.group(0), count=1), text)
+    """The same text with every ID or mobile number masked (110105********002X, 138****5678), also
+    where one runs into other digits ("2025 13812345678" once its blank is gone: 2025138****5678)."""
+    text = ID_RE.sub(_mask_id, text)
+    text = MOBILE_RE.sub(lambda m: re.sub(r"\d{4}(?=\D*\d{4}\D*$)", "****", m.group(0), count=1), text)
+    return _LONG_RUN.sub(
+        lambda m: _MOBILE_INSIDE.sub(_mask_mobile, _ID_INSIDE.sub(_mask_id, m.group(0))), text
+    )
+
+
+def _mask_id(m: re.Match[str]) -> str:
+    return m.group(0)[:6] + "*" * 8 + m.group(0)[14:]
+
+
+def _mask_mobile(m: re.Match[str]) -> str:
+    return m.group(0)[:3] + "****" + m.group(0)[7:]
 
 
 def _pii_text(v) -> str | None:
@@ -302,9 +334,16 @@ def _pii_text(v) -> str | None:
 
 
 def find_pii(book: Workbook) -> list[Finding]:
-    """Every ID or mobile number in any sheet, except the value of the 联系电话 field."""
-    found = []
+    """Every ID or mobile number in any sheet, except the value of the 联系电话 field (the first
+    MAX_SAME_CHECK of them, and one more finding that counts the rest)."""
+    found: list[Finding] = []
+    more = 0
     for sheet in book.sheets:
+        kind = _pii_kind(sheet.name)
+        if kind:
+            found.append(
+                Finding("E-PII", f"工作表名称中有{kind}，统计报表不得填写个人信息，请修改", sheet=sheet.name)
+            )
         allowed = _phone_cells(sheet)
         for r, row in enumerate(sheet.rows):
             for c, v in enumerate(row):
@@ -317,18 +356,71 @@ def find_pii(book: Workbook) -> list[Finding]:
                         if LABEL_PHONE in text
                         else ""
                     )
-                kind = "身份证号" if ID_RE.search(text) else "手机号" if MOBILE_RE.search(text) else None
-                if kind:
+                kind = _pii_kind(text)
+                if kind and len(found) >= MAX_SAME_CHECK:
+                    more += 1  # counted, not described: a roster of thousands needs no list of thousands
+                elif kind:
                     found.append(
                         Finding(
                             "E-PII",
                             f"单元格中有{kind}，统计报表不得填写个人信息，请删除",
                             sheet=sheet.name,
                             cell=CellAt(sheet.name, r, c, None).ref,
-                            observed=mask_pii(text)[:200],
+                            observed=mask_pii(text[:400])[:200],
                         )
                     )
-    return found
+    return found + ([_more("E-PII", more)] if more else [])
+
+
+def _pii_kind(text: str) -> str | None:
+    return "身份证号" if ID_RE.search(text) else "手机号" if MOBILE_RE.search(text) else None
+
+
+def _is_pii(v) -> bool:
+    text = _pii_text(v)
+    return bool(text and len(text) >= 11 and _pii_kind(text))
+
+
+# text that cannot be stored (NUL in PostgreSQL), encoded (lone surrogates) or written to XML
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def scrub(text: str, limit: int = 1000) -> str:
+    """Text from a submitted file made safe to store, log and show: personal numbers masked, control
+    characters and what no encoding can carry replaced, at most `limit` characters."""
+    return _UNSAFE.sub("\ufffd", mask_pii(str(text)[: limit * 2]))[:limit]
+
+
+def _scrubbed(f: Finding) -> Finding:
+    return replace(
+        f,
+        message=scrub(f.message, 2000),
+        sheet=scrub(f.sheet, 200) if f.sheet is not None else None,
+        observed=scrub(f.observed, 200) if f.observed is not None else None,
+    )
+
+
+_MORE = "……同类问题另有 {} 处，未逐一列出"
+_MORE_RE = re.compile(r"^……同类问题另有 (\d+) 处")
+
+
+def _more(check_id: str, count: int) -> Finding:
+    return Finding(check_id, _MORE.format(count))
+
+
+def _capped(findings: list[Finding]) -> list[Finding]:
+    """At most MAX_SAME_CHECK findings of each check, and one more that counts the rest."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in findings:
+        counted = _MORE_RE.match(f.message) if f.cell is None else None
+        seen[f.check_id] = seen.get(f.check_id, 0) + (int(counted.group(1)) if counted else 1)
+        if not counted and seen[f.check_id] <= MAX_SAME_CHECK:
+            out.append(f)
+    for check_id, count in seen.items():
+        if count > MAX_SAME_CHECK:
+            out.append(_more(check_id, count - MAX_SAME_CHECK))
+    return out
 
 
 def _phone_cells(sheet: Sheet) -> set[tuple[int, int]]:

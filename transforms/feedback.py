@@ -1,7 +1,10 @@
 """The feedback workbook a rejected return's submitter receives: the findings listed, their own sheets marked.
 
 Everything copied from the submitted file is copied as values: a formula never travels into feedback,
-and text that looks like a formula (`=HYPERLINK(...)`) is written as text.
+and text that looks like a formula (`=HYPERLINK(...)`) is written as text. The submitted file is opened
+only after the reader's own survey of it (`transforms.workbook.survey_content`) and in a guarded worker
+(`transforms.sandbox`); our own text in the list (file and sheet names, messages) has personal
+numbers masked.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, MergedCell
+from openpyxl.cell.cell import ERROR_CODES, Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.formatting import ConditionalFormattingList
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -24,7 +27,10 @@ from python_calamine import CalamineWorkbook
 
 from schemas.checks import CHECKS, Severity
 from schemas.forms import MAX_UNPACKED_BYTES
+from transforms import sandbox
+from transforms.checks import scrub
 from transforms.model import Finding
+from transforms.workbook import survey_content
 
 LIST_SHEET = "问题清单"
 MAX_SHEETS = 50
@@ -33,6 +39,10 @@ MAX_COLS = 200
 MAX_TEXT = 1_000
 EXCEL_TEXT = 32_767  # what a cell holds; the list sheet's own text is cut only there
 MAX_DENSE_CELLS = 10_000_000  # a merge/link range or used grid larger than this is not handed to a reader
+MAX_OPENPYXL_CELLS = 200_000  # openpyxl makes an object per cell: larger grids are copied from calamine
+MAX_COPY_CELLS = 200_000  # cells copied into the feedback, over all sheets
+MAX_COPY_MERGES = 500  # merged ranges copied per sheet (openpyxl is slow with many; a return has a few)
+MAX_LISTED = 2_000  # findings listed; a return with more is listed in part, and says so
 
 ERROR_FILL = PatternFill(fill_type="solid", fgColor="FFFF7C80")
 WARNING_FILL = PatternFill(fill_type="solid", fgColor="FFFFEB84")
@@ -47,9 +57,11 @@ TOO_BIG = "原文件解压后超过大小限制，未附原表，请对照本清
 
 _PLAIN = (str, int, float, bool, datetime, date, time, timedelta, type(None))
 _BAD_TITLE = re.compile(r"[\\*?:/\[\]]")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # lxml refuses these
 # attributes of sheet XML, read leniently: a ref written in any other way than plain A1 counts as huge
 _CELL_REF = re.compile(rb"""<(?:[\w.-]+:)?c\s[^<]*?\br\s*=\s*["']([^"']*)""")
 _RANGE_REF = re.compile(rb"""<(?:[\w.-]+:)?(?:mergeCell|hyperlink)\s[^<]*?\bref\s*=\s*["']([^"']*)""")
+_ANY_CELL = re.compile(rb"<(?:[\w.-]+:)?c[\s/>]")
 _A1 = re.compile(rb"([A-Za-z]{1,3})(\d{1,7})")
 _HUGE = 1 << 62
 Sheets = dict[str, Worksheet]  # sheet name as submitted -> its copy in the feedback workbook
@@ -62,9 +74,20 @@ def build_feedback(original: bytes, file_name: str, findings: Sequence[Finding])
     """
     ordered = sorted(findings, key=lambda finding: not _is_error(finding))  # stable: errors first
     try:
-        return _finish(*_submitted_sheets(original), file_name, ordered)
+        built = sandbox.call(_with_sheets, original, file_name, ordered)
+    except Exception:  # a bug on a strange file: the list alone still reaches the submitter
+        built = None
+    if isinstance(built, bytes):
+        return built
+    return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, ordered)
+
+
+def _with_sheets(original: bytes, file_name: str, findings: Sequence[Finding]) -> bytes:
+    """The full feedback workbook (run in a guarded worker: it opens the submitted file)."""
+    try:
+        return _finish(*_submitted_sheets(original, file_name), file_name, findings)
     except Exception:  # a copy openpyxl cannot write back must not cost the submitter the list
-        return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, ordered)
+        return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, findings)
 
 
 def _finish(
@@ -90,15 +113,22 @@ def _finish(
 # --- the submitted sheets, as values -------------------------------------------------------------
 
 
-def _submitted_sheets(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
+def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workbook, Sheets, list[str]]:
     """The submitted workbook as values only, within the caps, and notes on what was left out."""
-    unpacked, widest_range, largest_grid = _survey(original)
+    unpacked, widest_range, largest_grid, most_cells = _survey(original)
     if unpacked > MAX_UNPACKED_BYTES:
         return _empty_book(), {}, [TOO_BIG]
-    # openpyxl makes a cell object for each cell of a merged or linked range; calamine allocates the
-    # whole used grid, and aborts the process (no exception) when it cannot.
-    readers = [_from_openpyxl] if widest_range <= MAX_DENSE_CELLS else []
-    readers += [_from_calamine] if largest_grid <= MAX_DENSE_CELLS else []
+    # openpyxl makes a cell object for each cell, and for each cell of a merged or linked range, and
+    # loads every sheet; calamine allocates the whole used grid, reserves what a file declares, and
+    # aborts the process (no exception) when it cannot: it gets only what the reader's survey passed.
+    small = (
+        widest_range <= min(MAX_DENSE_CELLS, MAX_OPENPYXL_CELLS)
+        and most_cells <= MAX_OPENPYXL_CELLS
+        and _sheet_count(original) <= MAX_SHEETS
+    )
+    readers = [_from_openpyxl] if small else []
+    if largest_grid <= MAX_DENSE_CELLS and survey_content(original).problem is None:
+        readers.append(_from_calamine)
     for reader in readers:
         try:
             return reader(original)
@@ -162,18 +192,23 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
     names = source.sheet_names
     if len(names) > MAX_SHEETS:
         notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+    budget = MAX_COPY_CELLS
     for index, name in enumerate(names[:MAX_SHEETS]):
         try:
             grid = source.get_sheet_by_index(index)
-            rows = grid.to_python(skip_empty_area=False, nrows=MAX_ROWS + 1)
+            rows = grid.to_python(
+                skip_empty_area=False, nrows=min(MAX_ROWS, budget // max(grid.width, 1)) + 1
+            )
             merges = grid.merged_cell_ranges or []  # None for .ods
         except Exception:
             notes.append(f"工作表“{_clip(name)}”无法读取，未附上。")
             continue
         sheet = sheets[name] = book.create_sheet(_unique_title(name, taken))
         widths: dict[int, int] = {}
-        cut_area, cut_text = len(rows) > MAX_ROWS, False
-        for r, row in enumerate(rows[:MAX_ROWS]):
+        keep = min(MAX_ROWS, budget // max(min(grid.width, MAX_COLS), 1))
+        budget -= keep * min(grid.width, MAX_COLS)
+        cut_area, cut_text = grid.height > keep, False
+        for r, row in enumerate(rows[:keep]):
             cut_area |= len(row) > MAX_COLS
             for c, value in enumerate(row[:MAX_COLS]):
                 if value == "" or value is None:
@@ -182,7 +217,7 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
                 widths[c] = max(widths.get(c, 0), _display_width(value))
         for c, width in widths.items():  # calamine gives no widths: fit the content, within reason
             sheet.column_dimensions[get_column_letter(c + 1)].width = min(max(width + 2, 8), 50)
-        for (r0, c0), (r1, c1) in merges:
+        for (r0, c0), (r1, c1) in merges[:MAX_COPY_MERGES]:
             if (r0, c0) != (r1, c1) and r1 < MAX_ROWS and c1 < MAX_COLS:
                 sheet.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1)
         notes += _cut_notes(name, cut_area, cut_text)
@@ -195,10 +230,10 @@ def _put(cell: Cell, value: object, limit: int | None = None) -> bool:
         cell.value = value
         return False
     limit = MAX_TEXT if limit is None else limit
-    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    text = _NOT_XML.sub("", value[: limit * 2])  # a megabyte cell is cut before it is cleaned
     cell.value = text[:limit]
     cell.data_type = "s"  # openpyxl takes a str starting with "=" for a formula; "s" writes it as inline text
-    return len(text) > limit
+    return len(text) > limit or len(value) > limit * 2
 
 
 def _cut_notes(sheet_name: str, cut_area: bool, cut_text: bool) -> list[str]:
@@ -210,10 +245,11 @@ def _cut_notes(sheet_name: str, cut_area: bool, cut_text: bool) -> list[str]:
     return notes
 
 
-def _survey(original: bytes) -> tuple[int, int, int]:
-    """For a zip-based file: its unpacked bytes, and in cells its widest merged or linked range and its
-    largest used grid, so that no reader is handed a file that blows up memory. (0, 0, 0) if not a zip."""
-    unpacked = widest_range = largest_grid = 0
+def _survey(original: bytes) -> tuple[int, int, int, int]:
+    """For a zip-based file: its unpacked bytes, and in cells its widest merged or linked range, its
+    largest used grid and the most cells a part holds, so that no reader is handed a file that blows
+    up memory or time. (0, 0, 0, 0) if not a zip."""
+    unpacked = widest_range = largest_grid = most_cells = 0
     try:
         with zipfile.ZipFile(io.BytesIO(original)) as archive:
             members = archive.infolist()
@@ -226,9 +262,10 @@ def _survey(original: bytes) -> tuple[int, int, int]:
                 for ref in _RANGE_REF.findall(xml):
                     widest_range = max(widest_range, _grid_cells(ref.split(b":")))
                 largest_grid = max(largest_grid, _grid_cells(m[1] for m in _CELL_REF.finditer(xml)))
+                most_cells = max(most_cells, len(_ANY_CELL.findall(xml)), xml.count(b"<mergeCell ") * 100)
     except Exception:  # not a zip, or a broken one: the readers will say so
         pass
-    return unpacked, widest_range, largest_grid
+    return unpacked, widest_range, largest_grid, most_cells
 
 
 def _grid_cells(refs: Iterable[bytes]) -> int:
@@ -254,7 +291,7 @@ def _empty_book() -> Workbook:
 
 def _unique_title(name: str, taken: set[str]) -> str:
     """A valid sheet title near `name`, not among `taken` (case-insensitive, as Excel compares), then taken."""
-    base = _BAD_TITLE.sub("_", str(name)).strip("'")[:31] or "Sheet"
+    base = _NOT_XML.sub("", _BAD_TITLE.sub("_", str(name))).strip("'")[:31] or "Sheet"
     title, n = base, 1
     while title.casefold() in taken:
         n += 1
@@ -269,11 +306,13 @@ def _unique_title(name: str, taken: set[str]) -> str:
 def _mark(sheets: dict[str, Worksheet], findings: Sequence[Finding]) -> None:
     """Fill and annotate each cell a finding names; one comment per cell, listing all its findings."""
     hits: dict[tuple[str, str], list[Finding]] = {}
-    for finding in findings:
-        sheet = sheets.get(finding.sheet) if finding.sheet is not None else None
+    masked = {scrub(name, 200): name for name in sheets}  # findings name sheets as check_file scrubbed them
+    for finding in findings[:MAX_LISTED]:
+        name = finding.sheet if finding.sheet in sheets else masked.get(str(finding.sheet))
+        sheet = sheets.get(name) if name is not None else None
         coordinate = _coordinate(sheet, finding.cell) if sheet is not None else None
         if sheet is not None and coordinate is not None:
-            hits.setdefault((str(finding.sheet), coordinate), []).append(finding)
+            hits.setdefault((str(name), coordinate), []).append(finding)
     for (sheet_name, coordinate), on_cell in hits.items():
         cell = sheets[sheet_name][coordinate]
         cell.fill = ERROR_FILL if any(_is_error(f) for f in on_cell) else WARNING_FILL
@@ -311,16 +350,20 @@ def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], n
         _put(sheet.cell(header_row, col), label, EXCEL_TEXT)
         sheet.cell(header_row, col).font = Font(bold=True)
         sheet.column_dimensions[get_column_letter(col)].width = width
-    for number, finding in enumerate(findings, start=1):
+    for number, finding in enumerate(findings[:MAX_LISTED], start=1):
         where = (finding.sheet, finding.cell, finding.indicator_code)
         values = (number, _category(finding), _check(finding), *where, finding.message, finding.observed)
         for col, value in enumerate(values, start=1):
             cell = sheet.cell(header_row + number, col)
-            _put(cell, value if isinstance(value, int) or value is None else str(value), EXCEL_TEXT)
+            shown = value if isinstance(value, int) or value is None else scrub(str(value), EXCEL_TEXT)
+            _put(cell, shown, EXCEL_TEXT)
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         sheet.cell(header_row + number, 2).fill = ERROR_FILL if _is_error(finding) else WARNING_FILL
     sheet.freeze_panes = f"A{header_row + 1}"
-    _line(sheet, header_row + len(findings) + 2, CLOSING, Font(bold=True))
+    listed = min(len(findings), MAX_LISTED)
+    if len(findings) > listed:
+        _line(sheet, header_row + listed + 1, f"……另有 {len(findings) - listed} 个问题未列出。", Font())
+    _line(sheet, header_row + listed + 2, CLOSING, Font(bold=True))
 
 
 def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
@@ -348,8 +391,17 @@ def _check(finding: Finding) -> str:
 
 
 def _clip(text: object) -> str:
-    """A file or sheet name or a message, short enough to quote."""
-    return str(text)[:1_000]
+    """A file or sheet name or a message, short enough to quote, with personal numbers masked."""
+    return scrub(str(text), 1_000)
+
+
+def _sheet_count(original: bytes) -> int:
+    """Sheets an .xlsx declares (openpyxl loads every one of them); 0 if it is no zip."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(original)) as archive:
+            return len(re.findall(rb"<(?:[\w.-]+:)?sheet\s", archive.read("xl/workbook.xml")))
+    except Exception:
+        return 0
 
 
 def _display_width(value: object) -> int:

@@ -138,6 +138,8 @@ def code_text(v: CellValue) -> str | None:
 def indicator_rows(sheet: Sheet, header: Header, stop: int) -> list[IndicatorRow]:
     """Rows with a code between the header and the footer (note rows, with no code, are skipped)."""
     rows: list[IndicatorRow] = []
+    cols = [c for c in (header.current_col, header.prior_col) if c is not None]
+    anchors = _merge_anchors(sheet, cols, range(header.row + 1, stop))
     for r in range(header.row + 1, stop):
         code = code_text(sheet.value(r, header.code_col))
         if (
@@ -146,17 +148,33 @@ def indicator_rows(sheet: Sheet, header: Header, stop: int) -> list[IndicatorRow
             or norm_text(text_of(sheet.value(r, header.name_col))) == "甲"
         ):
             continue
-        current = _cell(sheet, r, header.current_col)
-        prior = _cell(sheet, r, header.prior_col) if header.prior_col is not None else None
+        current = _cell(sheet, r, header.current_col, anchors)
+        prior = _cell(sheet, r, header.prior_col, anchors) if header.prior_col is not None else None
         rows.append(IndicatorRow(code=code, current=current, prior=prior))
     return rows
 
 
-def _cell(sheet: Sheet, r: int, c: int) -> CellAt:
-    for r0, c0, r1, c1 in sheet.merged:  # a value merged over several cells stands in its top-left
-        if r0 <= r <= r1 and c0 <= c <= c1 and (r, c) != (r0, c0):
-            r, c = r0, c0
-            break
+MAX_ANCHORS = 200_000  # merged cells indexed for the indicator rows; a return has a handful
+
+
+def _merge_anchors(sheet: Sheet, cols: list[int], rows: range) -> dict[tuple[int, int], tuple[int, int]]:
+    """Cell → the top-left cell of the first merge covering it, for the given columns and rows: one
+    dictionary look-up per cell instead of a pass over every merge (a sheet may hold thousands)."""
+    anchors: dict[tuple[int, int], tuple[int, int]] = {}
+    for r0, c0, r1, c1 in sheet.merged:
+        for c in cols:
+            if not c0 <= c <= c1:
+                continue
+            for r in range(max(r0, rows.start), min(r1, rows.stop - 1) + 1):
+                if (r, c) != (r0, c0):
+                    anchors.setdefault((r, c), (r0, c0))
+                if len(anchors) >= MAX_ANCHORS:
+                    return anchors
+    return anchors
+
+
+def _cell(sheet: Sheet, r: int, c: int, anchors: dict[tuple[int, int], tuple[int, int]]) -> CellAt:
+    r, c = anchors.get((r, c), (r, c))  # a value merged over several cells stands in its top-left
     return CellAt(sheet.name, r, c, sheet.value(r, c), (r, c) in sheet.uncached_formulas)
 
 

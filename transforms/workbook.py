@@ -2,24 +2,47 @@
 
 python-calamine reads every kind fast but cannot tell a formula with no cached value from a blank
 cell; for the zip kinds we find those cells in the sheet XML ourselves.
+
+calamine allocates the whole rectangle from A1 to the last cell, reserves what a file declares
+(an .xls DIMENSIONS record, an .xlsx sharedStrings count), copies a shared or repeated string into
+every cell that uses it, and aborts the process when an allocation fails. So each kind is surveyed
+first, without unpacking more than the declared sizes allow (`guard`), and the reading itself runs in
+a worker process with a time and memory budget (`transforms.sandbox`): a file that gets past the
+survey and still takes the worker down is rejected, never the run.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from posixpath import dirname, join, normpath
 
 from schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
 
+from . import sandbox
 from .model import Sheet, Workbook
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_SHEETS = 255
-MAX_CELLS = 2_000_000  # per sheet, what we copy out of calamine at most
+MAX_CELLS = 300_000  # per sheet: 10,000 rows × 30 columns; a return has a few hundred
+MAX_BOOK_CELLS = 300_000  # over all sheets
+MAX_TEXT = 32_000_000  # characters of cell text calamine may make, over all cells (copies counted)
+MAX_ROWS_SEEN = MAX_SHEET_ROWS * 10  # a sheet this long is no return, whichever sheet it is
+MAX_MERGES = 10_000  # per sheet; a return has a handful
+EXCEL_ROWS, EXCEL_COLS = 1_048_576, 16_384
+
+CORRUPT = "文件已损坏（无法解压），请重新导出后报送"
+MALFORMED = "文件已损坏（内部结构异常），请用 Excel 或 WPS 重新打开并另存后报送"
+OVER_BUDGET = {
+    "time": "文件读取超时（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
+    "memory": "文件读取所需内存超过上限（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
+    "crash": "文件结构异常，系统无法读取，请用 Excel 或 WPS 重新打开并另存后报送",
+}
 
 
 @dataclass(frozen=True)
@@ -34,115 +57,217 @@ def suffix_of(file_name: str) -> str:
     return file_name[dot:].lower() if dot >= 0 else ""
 
 
-def guard(data: bytes, file_name: str) -> Unreadable | None:
-    """The E-FILE checks that need no unpacking: kind, size, packing, encryption."""
+def _first_look(data: bytes, file_name: str) -> Unreadable | None:
+    """What the name and the size alone tell."""
     suffix = suffix_of(file_name)
     if suffix not in SPREADSHEET_SUFFIXES:
-        shown = suffix or "无扩展名"
+        shown = suffix[:20] or "无扩展名"
         return Unreadable(f"文件类型“{shown}”不是电子表格，请使用 .xlsx、.xlsm、.xls 或 .ods 格式报送")
     if not data:
         return Unreadable("文件为空（0 字节），请重新导出后报送")
     if len(data) > MAX_FILE_BYTES:
         return Unreadable(f"文件大小 {len(data) / 1048576:.1f} MB，超过 20 MB 的上限，请删除无关内容后报送")
+    return None
+
+
+def guard(data: bytes, file_name: str) -> Unreadable | None:
+    """The E-FILE checks decided before calamine sees the bytes: kind, size, packing, encryption,
+    and what each kind's own structure says it would take to read."""
+    return _first_look(data, file_name) or _survey(data, suffix_of(file_name)).problem
+
+
+def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
+    """Every sheet as rows of cached values; never raises for bad bytes (read in a guarded worker)."""
+    bad = _first_look(data, file_name)
+    if bad:
+        return bad
+    got = sandbox.call(read_unguarded, data, file_name)
+    if isinstance(got, sandbox.Failed):
+        return Unreadable(OVER_BUDGET[got.why])
+    return got
+
+
+@dataclass
+class _Survey:
+    problem: Unreadable | None = None
+    uncached: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # sheet → formulas, no value
+
+
+def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
+    """`read_workbook` in this process: the survey, then calamine within the caps."""
+    bad = _first_look(data, file_name)
+    if bad:
+        return bad
+    try:
+        survey = _survey(data, suffix_of(file_name))
+    except Exception:  # a survey that trips over the bytes: they are nothing calamine should see
+        return Unreadable(MALFORMED)
+    if survey.problem:
+        return survey.problem
+    try:
+        sheets = _read_sheets(data)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # calamine raises plain errors for bad content, a panic as BaseException
+        text = str(e).lower()
+        if "password" in text or "encrypt" in text:
+            return Unreadable("文件设置了密码（已加密），请取消密码后重新报送")
+        return Unreadable(f"文件已损坏，无法读取（{_shown_error(e)}），请重新导出后报送")
+    if isinstance(sheets, Unreadable):
+        return sheets
+    if not any(any(v not in (None, "") for v in row) for s in sheets for row in s.rows):
+        return Unreadable("文件中没有任何内容（所有工作表都是空的）")
+    for sheet in sheets:
+        sheet.uncached_formulas |= survey.uncached.get(sheet.name, set())
+    return Workbook(sheets=sheets)
+
+
+def _shown_error(e: BaseException) -> str:
+    """A reader's error as a short line: no personal numbers, nothing that is not printable."""
+    from .checks import scrub
+
+    text = str(e) or type(e).__name__
+    if "Cannot detect file format" in text:
+        return "无法识别的文件格式"
+    return scrub(re.sub(r"[\x00-\x1f\x7f]+", " ", text), 80)
+
+
+def _read_sheets(data: bytes) -> list[Sheet] | Unreadable:
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    names = list(book.sheet_names)[:MAX_SHEETS]
+    sheets: list[Sheet] = []
+    cells = text = 0
+    for name in names:
+        raw = book.get_sheet_by_name(name)
+        if raw.height > MAX_ROWS_SEEN or raw.height * max(raw.width, 1) > MAX_CELLS:
+            return _too_large(name, raw.height, raw.width)
+        cells += raw.height * max(raw.width, 1)
+        if cells > MAX_BOOK_CELLS:
+            return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
+        rows = [list(r) for r in raw.to_python(skip_empty_area=False)]
+        text += sum(len(v) for row in rows for v in row if isinstance(v, str))
+        if text > MAX_TEXT:
+            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
+        merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (raw.merged_cell_ranges or [])[:MAX_MERGES]]
+        sheets.append(Sheet(name=name, rows=rows, merged=merged, total_rows=raw.height))
+    return sheets
+
+
+def _too_large(name: str, rows: int, cols: int) -> Unreadable:
+    return Unreadable(
+        f"工作表“{name[:40]}”的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
+    )
+
+
+# --- the survey ---------------------------------------------------------------------------------
+
+
+def _survey(data: bytes, suffix: str) -> _Survey:
+    """The survey of the kind the bytes are (calamine goes by content too), and the name's kind must fit."""
     if data.startswith(OLE_MAGIC):
         if (
             suffix != ".xls"
             or b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00e\x00d\x00P\x00a\x00c\x00k\x00a\x00g\x00e" in data
         ):
-            return Unreadable("文件设置了打开密码（已加密），请取消密码后重新报送")
-        return None
-    if suffix == ".xls":
-        return Unreadable("文件内容不是 Excel 97-2003 (.xls) 格式，可能已损坏或被改了扩展名")
+            return _Survey(Unreadable("文件设置了打开密码（已加密），请取消密码后重新报送"))
+    elif suffix == ".xls":
+        return _Survey(Unreadable("文件内容不是 Excel 97-2003 (.xls) 格式，可能已损坏或被改了扩展名"))
+    return survey_content(data)
+
+
+def survey_content(data: bytes) -> _Survey:
+    """What reading these bytes would take, judged by their content alone (whatever the file is called)."""
+    if data.startswith(OLE_MAGIC):
+        return _Survey(_survey_xls(data))
     if not data.startswith(ZIP_MAGIC):
-        return Unreadable("文件已损坏或不是电子表格（无法识别的文件内容），请重新导出后报送")
+        return _Survey(Unreadable("文件已损坏或不是电子表格（无法识别的文件内容），请重新导出后报送"))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             if any(i.flag_bits & 0x1 for i in infos):
-                return Unreadable("文件设置了密码（已加密），请取消密码后重新报送")
+                return _Survey(Unreadable("文件设置了密码（已加密），请取消密码后重新报送"))
             unpacked = sum(i.file_size for i in infos)
             if unpacked > MAX_UNPACKED_BYTES:
-                return Unreadable(
-                    f"文件解压后达 {unpacked / 1048576:.0f} MB，超过 100 MB 的上限，请删除无关内容后报送"
+                return _Survey(
+                    Unreadable(
+                        f"文件解压后达 {unpacked / 1048576:.0f} MB，超过 100 MB 的上限，请删除无关内容后报送"
+                    )
                 )
-            if zf.testzip() is not None:
-                return Unreadable("文件已损坏（压缩包校验失败），请重新导出后报送")
-            if suffix in (".xlsx", ".xlsm"):
-                too_big = _oversized_sheet(zf)
-                if too_big:
-                    return Unreadable(too_big)
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
-        return Unreadable("文件已损坏（无法解压），请重新导出后报送")
+            if not _members_hold_up(data, infos):
+                return _Survey(Unreadable("文件已损坏（压缩包校验失败），请重新导出后报送"))
+            if "encryption-data" in _manifest(zf):
+                return _Survey(Unreadable("文件设置了密码（已加密），请取消密码后重新报送"))
+            names = {i.filename for i in infos}
+            if "xl/workbook.bin" in names:
+                return _Survey(Unreadable("文件是 Excel 二进制工作簿（.xlsb），请另存为 .xlsx 后报送"))
+            if "xl/workbook.xml" in names:
+                return _survey_xlsx(zf)
+            if "content.xml" in names:
+                return _survey_ods(zf)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError, zlib.error):
+        return _Survey(Unreadable(CORRUPT))
+    return _Survey()
+
+
+def _members_hold_up(data: bytes, infos: list[zipfile.ZipInfo]) -> bool:
+    """Every member unpacks to exactly the size and CRC it declares. (zipfile's testzip stops at the
+    declared size; calamine's zip reader does not, so a member that unpacks to more is a bomb.)"""
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            return False  # Excel, WPS and LibreOffice write nothing else
+        at = info.header_offset
+        if data[at : at + 4] != ZIP_MAGIC or at + 30 > len(data):
+            return False
+        name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
+        start = at + 30 + name_length + extra_length
+        packed = data[start : start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_STORED:
+            body = packed
+        else:
+            inflate = zlib.decompressobj(-15)
+            try:
+                body = inflate.decompress(packed, info.file_size + 1)
+            except zlib.error:
+                return False
+            if inflate.unconsumed_tail:
+                return False
+        if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
+            return False
+    return True
+
+
+def _manifest(zf: zipfile.ZipFile) -> str:
+    try:
+        return zf.read("META-INF/manifest.xml")[:1_000_000].decode("utf-8", "replace")
+    except KeyError:
+        return ""
+
+
+def _oversized(name: str, rows: int, cols: int) -> Unreadable | None:
+    if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_CELLS:
+        return _too_large(name, rows, cols)
     return None
 
 
-_ANY_REF_RE = re.compile(rb"<(?:\w+:)?(?:c|row)\b[^>]*?\br=\"([A-Z]{0,3})(\d+)\"")
+# --- .xlsx / .xlsm ------------------------------------------------------------------------------
+
+_SHEET_RE = re.compile(rb"<(?:[\w.-]+:)?sheet\s([^<>]*)>")
+_ATTR_RE = re.compile(rb"""([\w.:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_REL_RE = re.compile(rb"<(?:[\w.-]+:)?Relationship\s([^<>]*)>")
+# cell, row, value and formula tags of sheet XML, in document order; `[^<>]` keeps every scan linear
+_TAG_RE = re.compile(rb"<(/?)(?:[\w.-]+:)?(c|row|v|f|is)(?=[\s/>])([^<>]*)>")
+_A1_RE = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
+_SST_RE = re.compile(rb"<(?:[\w.-]+:)?sst\b([^<>]*)>")
+_SI_RE = re.compile(rb"<(?:[\w.-]+:)?si(?=[\s/>])[^<>]*>")
+_TEXT_RE = re.compile(rb"<[^<>]*>")
 
 
-def _oversized_sheet(zf: zipfile.ZipFile) -> str | None:
-    """A sheet whose used area is beyond any return. calamine allocates the whole rectangle from A1
-    to the last cell, so a cell at XFD1048576 in a 17 KB file would take the process down."""
-    try:
-        parts = _sheet_parts(zf)
-    except (KeyError, ValueError):
-        return None  # not a workbook calamine can open either; it will say so
-    for name, part in parts.items():
-        try:
-            xml = zf.read(part)
-        except KeyError:
-            continue
-        rows = cols = 0
-        for letters, digits in _ANY_REF_RE.findall(xml):
-            rows = max(rows, int(digits))
-            if letters:
-                cols = max(cols, _col_index(letters) + 1)
-        if rows > MAX_SHEET_ROWS * 10 or rows * max(cols, 1) > MAX_CELLS:
-            return f"工作表“{name}”的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
-    return None
-
-
-def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """Every sheet as rows of cached values; never raises for bad bytes."""
-    bad = guard(data, file_name)
-    if bad:
-        return bad
-    from python_calamine import CalamineWorkbook
-
-    try:
-        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        names = list(book.sheet_names)[:MAX_SHEETS]
-        sheets = []
-        for name in names:
-            raw = book.get_sheet_by_name(name)
-            if raw.height > MAX_SHEET_ROWS * 10 or raw.height * max(raw.width, 1) > MAX_CELLS:
-                return Unreadable(
-                    f"工作表“{name}”的使用范围达 {raw.height} 行 × {raw.width} 列，远超报表的规模，请删除无关内容后报送"
-                )
-            rows = raw.to_python(skip_empty_area=False)
-            merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (raw.merged_cell_ranges or [])]
-            sheets.append(
-                Sheet(name=name, rows=[list(r) for r in rows], merged=merged, total_rows=raw.height)
-            )
-    except Exception as e:  # calamine raises plain errors for any bad content
-        text = str(e).lower()
-        if "password" in text or "encrypt" in text:
-            return Unreadable("文件设置了密码（已加密），请取消密码后重新报送")
-        return Unreadable(f"文件已损坏，无法读取（{str(e)[:80]}），请重新导出后报送")
-    if not any(any(v not in (None, "") for v in row) for s in sheets for row in s.rows):
-        return Unreadable("文件中没有任何内容（所有工作表都是空的）")
-    if suffix_of(file_name) in (".xlsx", ".xlsm"):
-        _mark_uncached_formulas(data, sheets)
-    return Workbook(sheets=sheets)
-
-
-_SHEET_RE = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\bname=\"([^\"]*)\"[^>]*?\br:id=\"([^\"]*)\"", re.S)
-_SHEET_RE_ALT = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]*)\"[^>]*?\bname=\"([^\"]*)\"", re.S)
-_REL_RE = re.compile(rb"<Relationship\b[^>]*?\bId=\"([^\"]*)\"[^>]*?\bTarget=\"([^\"]*)\"", re.S)
-_REL_RE_ALT = re.compile(rb"<Relationship\b[^>]*?\bTarget=\"([^\"]*)\"[^>]*?\bId=\"([^\"]*)\"", re.S)
-_CELL_RE = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
-_REF_RE = re.compile(rb"\br=\"([A-Z]{1,3})(\d+)\"")
-_V_RE = re.compile(rb"<(?:\w+:)?v>[^<]", re.S)
-_F_RE = re.compile(rb"<(?:\w+:)?f\b")
+def _attrs(raw: bytes) -> dict[bytes, bytes]:
+    return {
+        k.split(b":")[-1] if not k.startswith(b"xmlns") else k: a or b for k, a, b in _ATTR_RE.findall(raw)
+    }
 
 
 def _xml_unescape(b: bytes) -> str:
@@ -160,15 +285,19 @@ def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name → part path inside the package, from workbook.xml and its rels."""
     book = zf.read("xl/workbook.xml")
     rels = zf.read("xl/_rels/workbook.xml.rels")
-    targets = {i: t for i, t in _REL_RE.findall(rels)} | {i: t for t, i in _REL_RE_ALT.findall(rels)}
-    pairs = {(n, i) for n, i in _SHEET_RE.findall(book)} | {(n, i) for i, n in _SHEET_RE_ALT.findall(book)}
+    targets = {}
+    for raw in _REL_RE.findall(rels):
+        a = _attrs(raw)
+        if b"Id" in a and b"Target" in a:
+            targets[a[b"Id"]] = a[b"Target"]
     parts = {}
-    for name, rid in pairs:
-        target = targets.get(rid)
-        if target is None:
+    for raw in _SHEET_RE.findall(book):
+        a = _attrs(raw)
+        target = targets.get(a.get(b"id", b""))
+        if target is None or b"name" not in a:
             continue
-        t = target.decode()
-        parts[_xml_unescape(name)] = (
+        t = target.decode("utf-8", "replace")
+        parts[_xml_unescape(a[b"name"])] = (
             t.lstrip("/") if t.startswith("/") else normpath(join(dirname("xl/workbook.xml"), t))
         )
     return parts
@@ -181,22 +310,511 @@ def _col_index(letters: bytes) -> int:
     return n - 1
 
 
-def _mark_uncached_formulas(data: bytes, sheets: list[Sheet]) -> None:
-    """Find `<c><f>…</f></c>` cells with no `<v>` (formulas Excel never calculated)."""
+def _shared_string_sizes(zf: zipfile.ZipFile) -> list[int] | Unreadable:
+    """Rough characters of each shared string (its XML without tags), in order."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            parts = _sheet_parts(zf)
-            for sheet in sheets:
-                part = parts.get(sheet.name)
-                if part is None:
+        xml = zf.read("xl/sharedStrings.xml")
+    except KeyError:
+        return []
+    head = _SST_RE.search(xml)
+    if head:
+        declared = _attrs(head.group(1))
+        for key in (b"count", b"uniqueCount"):  # calamine reserves room for uniqueCount strings up front
+            value = declared.get(key, b"0")
+            if not value.isdigit() or int(value) > MAX_BOOK_CELLS * 4:
+                return Unreadable(MALFORMED)
+    items = _SI_RE.split(xml)[1:]  # linear, even where an item is never closed
+    return [len(_TEXT_RE.sub(b"", item)) for item in items]
+
+
+def _survey_xlsx(zf: zipfile.ZipFile) -> _Survey:
+    try:
+        parts = _sheet_parts(zf)
+    except (KeyError, ValueError):
+        return _Survey()  # not a workbook calamine can open either; it will say so
+    sizes = _shared_string_sizes(zf)
+    if isinstance(sizes, Unreadable):
+        return _Survey(sizes)
+    if len(parts) > MAX_SHEETS * 4:
+        return _Survey(
+            Unreadable(f"工作簿有 {len(parts)} 个工作表，远超报表的规模，请删除无关的工作表后报送")
+        )
+    out, text = _Survey(), 0
+    for name, part in parts.items():
+        try:
+            xml = zf.read(part)
+        except KeyError:
+            continue
+        sheet = _scan_xlsx_sheet(xml, sizes)
+        if isinstance(sheet, Unreadable):
+            return _Survey(sheet)
+        rows, cols, sheet_text, uncached = sheet
+        too_big = _oversized(name, rows, cols)
+        if too_big:
+            return _Survey(too_big)
+        text += sheet_text
+        if text > MAX_TEXT:
+            return _Survey(Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送"))
+        if uncached:
+            out.uncached[name] = uncached
+    return out
+
+
+_ROW_REFS = re.compile(rb"<(?:[\w.-]+:)?row\s[^<>]*?\br=\"(\d{1,7})\"")
+_CELL_ROWS = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*?\br=\"[A-Z]{1,3}(\d{1,7})\"")
+_CELL_COLS = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*?\br=\"([A-Z]{1,3})\d")
+_BAD_ROW_REF = re.compile(rb"<(?:[\w.-]+:)?row\s[^<>]*?\br\s*=\s*(?!\"[1-9]\d{0,6}\")")
+_BAD_CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*?\br\s*=\s*(?!\"[A-Z]{1,3}[1-9]\d{0,6}\")")
+_UNPLACED = re.compile(rb"<(?:[\w.-]+:)?(?:c|row)(?:\s(?![^<>]*\br\s*=)[^<>]*)?/?>")
+_SHARED_REFS = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*?\bt=\"s\"[^<>]*>\s*<(?:[\w.-]+:)?v>\s*(\d{1,9})\s*<")
+_F_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s/>]")
+_C_OPEN = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*>")
+_C_CLOSE = re.compile(rb"</(?:[\w.-]+:)?c>")
+_V_FILLED = re.compile(rb"<(?:[\w.-]+:)?v>\s*[^<\s]")
+
+
+def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] | Unreadable:
+    """Rows and columns the sheet spans (as calamine places cells, with or without `r`), the text its
+    shared strings put into cells, and its formulas without a cached value. Regular expressions do
+    the counting; Python walks cell by cell only for a sheet whose cells carry no `r`."""
+    elements = xml.count(b"<row"), xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/")
+    if elements[0] > MAX_ROWS_SEEN or elements[1] > MAX_CELLS:  # more elements than any return has
+        return elements[0], max(elements[1] // max(elements[0], 1), 1), 0, set()
+    if _UNPLACED.search(xml):
+        return _walk_xlsx_sheet(xml, sizes)  # some cells or rows placed by their order, not by `r`
+    if _BAD_ROW_REF.search(xml) or _BAD_CELL_REF.search(xml):
+        return Unreadable(MALFORMED)
+    rows = max(map(int, _ROW_REFS.findall(xml) + _CELL_ROWS.findall(xml)), default=0)
+    cols = max((_col_index(x) + 1 for x in set(_CELL_COLS.findall(xml))), default=0)
+    if rows > EXCEL_ROWS or cols > EXCEL_COLS:
+        return Unreadable(MALFORMED)
+    text = 0
+    if sizes and max(sizes) * xml.count(b't="s"') > MAX_TEXT // 4:
+        text = sum(sizes[i] for i in map(int, _SHARED_REFS.findall(xml)) if i < len(sizes))
+    uncached: set[tuple[int, int]] = set()
+    for m in _F_TAG.finditer(xml) if rows * max(cols, 1) <= MAX_CELLS else ():
+        start = xml.rfind(b"<", max(0, m.start() - 4096), m.start())
+        cell = _C_OPEN.match(xml, xml.rfind(b"<c ", max(0, m.start() - 4096), m.start() + 1))
+        end = _C_CLOSE.search(xml, m.end(), m.end() + 65536)
+        if start < 0 or cell is None or end is None or len(uncached) >= MAX_MERGES:
+            continue
+        if not _V_FILLED.search(xml, m.end(), end.start()):
+            ref = _A1_RE.search(_attrs(cell.group(0)[2:-1]).get(b"r", b""))
+            if ref:
+                uncached.add((int(ref.group(2)) - 1, _col_index(ref.group(1))))
+    return rows, cols, text, uncached
+
+
+def _walk_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] | Unreadable:
+    """`_scan_xlsx_sheet` tag by tag, for cells placed by their order; it stops at the first sign
+    that the sheet is beyond any return."""
+    rows = cols = text = 0
+    row = col = -1
+    in_cell = shared = has_f = has_v = in_v = False
+    v_start = 0
+    uncached: set[tuple[int, int]] = set()
+    for m in _TAG_RE.finditer(xml):
+        closing, tag, raw = m.group(1), m.group(2), m.group(3)
+        if closing:
+            if tag == b"v" and in_v:
+                in_v = False
+                value = xml[v_start : m.start()].strip()
+                has_v = has_v or bool(value)
+                if shared and value.isdigit() and int(value) < len(sizes):
+                    text += sizes[int(value)]
+            elif tag == b"c" and in_cell:
+                if has_f and not has_v and len(uncached) < MAX_MERGES:
+                    uncached.add((row, col))
+                in_cell = False
+            continue
+        attrs = _attrs(raw) if raw.strip(b" /") else {}
+        ref = attrs.get(b"r")
+        if tag == b"row":
+            if ref is not None and not (ref.isdigit() and 0 < int(ref) <= EXCEL_ROWS):
+                return Unreadable(MALFORMED)
+            row, col = (int(ref) - 1 if ref is not None else row + 1), -1
+            rows = max(rows, row + 1)
+            if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_CELLS or text > MAX_TEXT:
+                break
+        elif tag == b"c":
+            if ref is not None:
+                a1 = _A1_RE.fullmatch(ref)
+                if a1 is None or not 0 < int(a1.group(2)) <= EXCEL_ROWS:
+                    return Unreadable(MALFORMED)
+                col, row = _col_index(a1.group(1)), int(a1.group(2)) - 1
+                if col >= EXCEL_COLS:
+                    return Unreadable(MALFORMED)
+            else:
+                col, row = col + 1, max(row, 0)
+            rows, cols = max(rows, row + 1), max(cols, col + 1)
+            in_cell, shared = not raw.endswith(b"/"), attrs.get(b"t") == b"s"
+            has_f = has_v = False
+        elif tag == b"v" and in_cell and not raw.endswith(b"/"):
+            in_v, v_start = True, m.end()
+        elif tag == b"f" and in_cell:
+            has_f = True
+    return rows, cols, text, uncached
+
+
+# --- .ods ---------------------------------------------------------------------------------------
+
+_ODS_TAG_RE = re.compile(rb"<(/?)table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^<>]*)>")
+_ODS_TEXT_RE = re.compile(rb">[^<]*[^<\s]")
+
+
+def _repeat(attrs: dict[bytes, bytes], key: bytes) -> int | None:
+    value = attrs.get(key, b"1").strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _survey_ods(zf: zipfile.ZipFile) -> _Survey:
+    """The tables of content.xml as calamine expands them (it reads every table when it opens the
+    file): repeated rows and columns count in full, and so does the text of a repeated cell."""
+    try:
+        xml = zf.read("content.xml")
+    except KeyError:
+        return _Survey()
+    tables = _OdsTables()
+    for m in _ODS_TAG_RE.finditer(xml):
+        tables.settle(xml, m.start())
+        problem = tables.step(m.group(1) == b"/", m.group(2), m.group(3), m.end())
+        if problem:
+            return _Survey(problem)
+    tables.settle(xml, len(xml))
+    if tables.open_tags:  # calamine loops for ever on a table, row or cell that never ends
+        return _Survey(Unreadable(MALFORMED))
+    return _Survey(tables.problem(), tables.uncached)
+
+
+class _OdsTables:
+    """The running state of the ODS survey, one tag at a time."""
+
+    def __init__(self) -> None:
+        self.uncached: dict[str, set[tuple[int, int]]] = {}
+        self.depth = self.cells = self.text = 0
+        self.name = ""
+        self.rows = self.last_row = self.last_col = 0  # of the current table
+        self.row_repeat = self.col = 0
+        self.row_has, self.row_text, self.row_last_col = False, 0, 0
+        self.pending: tuple[int, dict[bytes, bytes], int, int] | None = None  # a cell, content unseen
+        self.too_big: Unreadable | None = None
+        self.open_tags: list[bytes] = []
+
+    def problem(self) -> Unreadable | None:
+        if self.too_big:
+            return self.too_big
+        if self.cells > MAX_BOOK_CELLS * 2:
+            return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
+        if self.text > MAX_TEXT:
+            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
+        return None
+
+    def settle(self, xml: bytes, end: int) -> None:
+        """The open cell's content is what stands before the next table tag."""
+        if self.pending is None:
+            return
+        start, attrs, col, repeat = self.pending
+        self.pending = None
+        inner = xml[start:end]
+        filled = b"value-type" in attrs or b"formula" in attrs or bool(_ODS_TEXT_RE.search(inner))
+        self._cell(attrs, col, repeat, filled, inner)
+
+    def _cell(self, attrs: dict[bytes, bytes], col: int, repeat: int, filled: bool, inner: bytes) -> None:
+        if not filled or repeat == 0:
+            return
+        self.row_has, self.row_last_col = True, col + repeat
+        self.row_text += len(_TEXT_RE.sub(b"", inner)) * repeat if inner else 0
+        if b"formula" in attrs and b"value-type" not in attrs:
+            found = self.uncached.setdefault(self.name, set())
+            if len(found) < MAX_MERGES:
+                found.update((self.rows, c) for c in range(col, min(col + repeat, col + 100)))
+
+    def step(self, closing: bool, tag: bytes, raw: bytes, end: int) -> Unreadable | None:
+        if closing:  # tables, rows and cells must nest: calamine reads past a missing end to EOF and spins
+            if not self.open_tags or self.open_tags.pop() != tag:
+                return Unreadable(MALFORMED)
+        elif not raw.rstrip().endswith(b"/"):
+            self.open_tags.append(tag)
+        return self._step(closing, tag, raw, end)
+
+    def _step(self, closing: bool, tag: bytes, raw: bytes, end: int) -> Unreadable | None:
+        if tag == b"table":
+            return self._table(closing, raw)
+        if self.depth != 1:
+            return None  # a table inside a cell: calamine reads it as that cell's text
+        if tag == b"table-row":
+            return self._row(closing, raw)
+        if closing:
+            return None
+        attrs = _attrs(raw)
+        repeat = _repeat(attrs, b"number-columns-repeated")
+        if repeat is None:
+            return Unreadable(MALFORMED)
+        repeat = max(0, min(repeat, EXCEL_COLS - self.col))
+        if raw.endswith(b"/"):
+            self._cell(attrs, self.col, repeat, b"value-type" in attrs or b"formula" in attrs, b"")
+        else:
+            self.pending = (end, attrs, self.col, repeat)
+        self.col += repeat
+        return None
+
+    def _table(self, closing: bool, raw: bytes) -> Unreadable | None:
+        if closing:
+            self.depth -= 1
+            if self.depth == 0:
+                self.cells += self.last_row * max(self.last_col, 1)
+                self.too_big = self.too_big or _oversized(self.name, self.last_row, self.last_col)
+                return self.problem()
+            return None
+        self.depth += 1
+        if self.depth == 1:
+            self.name = _xml_unescape(_attrs(raw).get(b"name", b""))
+            self.rows = self.last_row = self.last_col = 0
+        return None
+
+    def _row(self, closing: bool, raw: bytes) -> Unreadable | None:
+        if closing:
+            self._end_row()
+            return None
+        repeat = _repeat(_attrs(raw), b"number-rows-repeated")
+        if repeat is None:
+            return Unreadable(MALFORMED)
+        self.row_repeat = max(0, min(repeat, EXCEL_ROWS - self.rows))
+        self.col, self.row_has, self.row_text, self.row_last_col = 0, False, 0, 0
+        if raw.endswith(b"/"):
+            self._end_row()
+        return None
+
+    def _end_row(self) -> None:
+        if self.row_has:
+            self.last_row = self.rows + self.row_repeat
+            self.last_col = max(self.last_col, self.row_last_col)
+            self.text += self.row_text * self.row_repeat
+        self.rows += self.row_repeat
+        self.row_has = False
+
+
+# --- .xls (an OLE compound file holding a BIFF stream) -----------------------------------------
+
+_FREE, _END = 0xFFFFFFFF, 0xFFFFFFFE
+_CELL_RECORDS = {0x0203, 0x0204, 0x00D6, 0x0205, 0x027E, 0x00FD, 0x0006}
+
+
+def _survey_xls(data: bytes) -> Unreadable | None:
+    stream = _ole_stream(data, ("Workbook", "Book"))
+    if stream is None:
+        return Unreadable(MALFORMED)
+    try:
+        return _scan_biff(stream)
+    except (struct.error, IndexError, ValueError):
+        return Unreadable(MALFORMED)
+
+
+def _ole_stream(data: bytes, names: tuple[str, ...]) -> bytes | None:
+    """One stream of a compound file by name, or None if the file's structure does not hold up."""
+    try:
+        shift, mini_shift = struct.unpack_from("<HH", data, 30)
+        if shift not in (9, 12) or mini_shift != 6:
+            return None
+        size = 1 << shift
+        sectors = (len(data) - 512 + size - 1) // size
+        n_fat, first_dir, _, cutoff, first_mini, n_mini, first_difat, n_difat = struct.unpack_from(
+            "<IIIIIIII", data, 44
+        )
+        difat = list(struct.unpack_from("<109I", data, 76))
+        sector = first_difat
+        for _ in range(min(n_difat, sectors)):
+            if sector >= sectors:
+                break
+            entries = struct.unpack_from(f"<{size // 4}I", data, 512 + sector * size)
+            difat += entries[:-1]
+            sector = entries[-1]
+
+        def read(index: int) -> bytes:
+            if index >= sectors:
+                raise ValueError("sector out of range")
+            return data[512 + index * size : 512 + (index + 1) * size]
+
+        fat: list[int] = []
+        for index in difat[: min(n_fat, sectors)]:
+            if index in (_FREE, _END):
+                continue
+            fat += struct.unpack(f"<{size // 4}I", read(index).ljust(size, b"\0"))
+
+        def chain(start: int, table: list[int], limit: int) -> list[int]:
+            out, seen = [], set()
+            while start not in (_END, _FREE) and len(out) < limit:
+                if start in seen or start >= len(table):
+                    raise ValueError("broken chain")
+                seen.add(start)
+                out.append(start)
+                start = table[start]
+            return out
+
+        directory = b"".join(read(i) for i in chain(first_dir, fat, sectors))
+        entries = [directory[i : i + 128] for i in range(0, len(directory) - 127, 128)]
+        if not entries:
+            return None
+        root_start, root_size = struct.unpack_from("<IQ", entries[0], 116)
+        for entry in entries:
+            length = min(struct.unpack_from("<H", entry, 64)[0], 64)
+            name = entry[: max(length - 2, 0)].decode("utf-16-le", "replace")
+            if name not in names or entry[66] != 2:
+                continue
+            start, stream_size = struct.unpack_from("<IQ", entry, 116)
+            stream_size &= 0xFFFFFFFF
+            if stream_size > len(data):
+                return None
+            if stream_size >= cutoff:
+                body = b"".join(read(i) for i in chain(start, fat, sectors))
+                return body[:stream_size]
+            mini_fat: list[int] = []
+            for i in chain(first_mini, fat, min(n_mini, sectors)):
+                mini_fat += struct.unpack(f"<{size // 4}I", read(i).ljust(size, b"\0"))
+            mini_stream = b"".join(read(i) for i in chain(root_start, fat, sectors))
+            body = b"".join(mini_stream[i * 64 : (i + 1) * 64] for i in chain(start, mini_fat, len(mini_fat)))
+            return body[:stream_size]
+        return None
+    except (struct.error, ValueError, IndexError):
+        return None
+
+
+def _scan_biff(stream: bytes) -> Unreadable | None:
+    """Walk the BIFF records as calamine will: every sheet (a BOUNDSHEET points at its substream) is
+    read at once, each reserving what its DIMENSIONS record declares and the rectangle its cells
+    span; a shared-string cell gets its own copy of the string."""
+    pos, n = 0, len(stream)
+    strings: list[int] = []
+    boundsheets: list[int] = []
+    sizes: dict[int, int] = {}  # offset of a sheet's BOF → cells calamine allocates for it
+    text = depth = start = 0
+    extent: list[int] | None = None  # min row, min col, max row, max col of the current substream
+    reserve = 0
+    while pos + 4 <= n:
+        kind, length = struct.unpack_from("<HH", stream, pos)
+        at, body = pos, stream[pos + 4 : pos + 4 + length]
+        pos += 4 + length
+        if kind == 0x0809:  # BOF: a substream begins (depth 2: a chart inside a sheet, skipped)
+            depth += 1
+            if depth == 1:
+                start, extent, reserve = at, None, 0
+        elif kind == 0x000A:  # EOF
+            if depth == 1:
+                rows = cols = 0
+                if extent is not None:
+                    rows, cols = extent[2] - extent[0] + 1, extent[3] - extent[1] + 1
+                    too_big = _oversized(f"第{len(sizes)}个工作表", rows, cols)
+                    if too_big:
+                        return too_big
+                sizes[start] = max(rows * cols, reserve)
+            depth = max(depth - 1, 0)
+        elif depth != 1:
+            continue
+        elif kind == 0x0085 and len(body) >= 4:
+            boundsheets.append(struct.unpack_from("<I", body, 0)[0])
+            if len(boundsheets) > MAX_SHEETS * 4:
+                return Unreadable(
+                    f"工作簿有超过 {MAX_SHEETS * 4} 个工作表，远超报表的规模，请删除无关的工作表后报送"
+                )
+        elif kind == 0x00FC:
+            segments, look = [body], pos
+            while look + 4 <= n:
+                follow, size = struct.unpack_from("<HH", stream, look)
+                if follow != 0x003C:
+                    break
+                segments.append(stream[look + 4 : look + 4 + size])
+                look += 4 + size
+            strings = _string_lengths(segments)
+        elif kind == 0x0200:
+            declared = _dimensions(body)
+            if isinstance(declared, Unreadable):
+                return declared
+            reserve = max(reserve, declared)
+        elif kind in _CELL_RECORDS or kind == 0x00BD:
+            if len(body) < 6:
+                continue
+            row, col = struct.unpack_from("<HH", body, 0)
+            last = struct.unpack_from("<H", body, len(body) - 2)[0] if kind == 0x00BD else col
+            if extent is None:
+                extent = [row, col, row, max(col, last)]
+            else:
+                extent = [min(extent[0], row), min(extent[1], col), max(extent[2], row), max(extent[3], last)]
+            if kind == 0x00FD and len(body) >= 10:
+                index = struct.unpack_from("<I", body, 6)[0]
+                if index < len(strings):
+                    text += strings[index]
+        if text > MAX_TEXT:
+            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
+    if any(p not in sizes for p in boundsheets):
+        return Unreadable(MALFORMED)  # a sheet that points into the middle of something else
+    if sum(sizes[p] for p in boundsheets) > MAX_BOOK_CELLS * 2:
+        return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
+    return None
+
+
+def _dimensions(body: bytes) -> int | Unreadable:
+    """The cells calamine reserves for a DIMENSIONS record (its arithmetic, u32 wrap-around included)."""
+    if len(body) == 14:
+        rf, rl, cf, cl = struct.unpack_from("<IIHH", body, 0)
+    elif len(body) == 10:
+        rf, rl, cf, cl = struct.unpack_from("<HHHH", body, 0)
+    else:
+        return 0
+    if cf > 0xFF or cl < cf:
+        cf = 0
+    if rl < 1 or cl < 1:
+        return 0
+    rows = ((rl - 1) - rf + 1) & 0xFFFFFFFF
+    cols = ((cl - 1) - cf + 1) & 0xFFFFFFFF
+    if rows > MAX_ROWS_SEEN or rows * cols > MAX_CELLS:
+        return Unreadable(
+            f"工作表声明的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
+        )
+    return rows * cols
+
+
+def _string_lengths(segments: list[bytes]) -> list[int]:
+    """Walk XLUnicodeRichExtendedString items across record boundaries; only their lengths matter."""
+    seg, at = 0, 8
+    sizes: list[int] = []
+
+    def take(count: int) -> bytes:
+        nonlocal seg, at
+        out = b""
+        while len(out) < count:
+            if seg >= len(segments):
+                raise IndexError("end of SST")
+            chunk = segments[seg][at : at + count - len(out)]
+            out += chunk
+            at += len(chunk)
+            if at >= len(segments[seg]) and len(out) < count:
+                seg, at = seg + 1, 0
+        return out
+
+    while seg < len(segments):
+        if at >= len(segments[seg]):
+            seg, at = seg + 1, 0
+            continue
+        try:
+            cch, flags = struct.unpack("<HB", take(3))
+            runs = struct.unpack("<H", take(2))[0] if flags & 0x8 else 0
+            ext = struct.unpack("<I", take(4))[0] if flags & 0x4 else 0
+            left, wide = cch, flags & 0x1
+            while left:
+                room = len(segments[seg]) - at
+                if room <= 0:
+                    seg, at = seg + 1, 0
+                    if seg >= len(segments):
+                        raise IndexError("end of SST")
+                    wide = segments[seg][0] & 0x1  # a string continued in a new record restates its width
+                    at = 1
                     continue
-                xml = zf.read(part)
-                if not _F_RE.search(xml):
-                    continue
-                for attrs, body in _CELL_RE.findall(xml):
-                    if body and _F_RE.search(body) and not _V_RE.search(body):
-                        ref = _REF_RE.search(attrs)
-                        if ref:
-                            sheet.uncached_formulas.add((int(ref.group(2)) - 1, _col_index(ref.group(1))))
-    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
-        return  # calamine read it; without the parts we simply cannot tell, values stand as read
+                chars = min(left, room // (2 if wide else 1)) or 1
+                at += chars * (2 if wide else 1)
+                left -= chars
+            take(4 * runs)
+            take(ext)
+        except (IndexError, struct.error):
+            break
+        sizes.append(cch)
+    return sizes

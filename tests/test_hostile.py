@@ -1,0 +1,302 @@
+"""Hostile and broken files on every reader path (.xlsx, .xlsm, .xls, .ods through python-calamine,
+openpyxl in the feedback builder) end as a rejected or accepted submission with a reason — never a
+crash, a hang past the time budget or memory past its budget. Each file is judged in a separate
+process with RLIMIT_AS and a timeout (reliability/judge.py), so a failure here fails a test, not
+the test run. PBSTATS_FUZZ=full runs the heavy cases at full size and thousands of fuzzed files;
+`python reliability/hostile.py` is the same at full size on its own."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flows.files import list_inbox, quarantine, read_entry, safe_name
+from gen.workbook import write_book
+from reliability.badfiles import KINDS, book_of, hostile_cases, mutate, seed
+from reliability.judge import Judge, inspect_feedback
+from tests.builders import drop, make_return
+from transforms import sandbox
+from transforms.feedback import build_feedback
+from transforms.model import Finding
+from transforms.workbook import OVER_BUDGET
+
+FULL = os.environ.get("PBSTATS_FUZZ") == "full"
+SIZE = 1.0 if FULL else 0.1
+settings.register_profile("make-test", max_examples=200, deadline=None, database=None, derandomize=True)
+settings.register_profile("full", max_examples=4000, deadline=None, database=None)
+settings.load_profile("full" if FULL else "make-test")
+
+CASES = hostile_cases(SIZE)
+HEAVY = {"million-rows", "million-rows-no-ref", "zip-lying-sizes", "zip-ratio", "thousands-of-sheets"}
+# the known weak spots: each must be refused by the survey, for a reason the submitter can act on
+REFUSED_BY_SURVEY = {
+    ("far-cell", "xlsx"),
+    ("far-cell", "xls"),
+    ("far-column", "xls"),
+    ("dimensions-lie", "xls"),
+    ("dimensions-wrap", "xls"),
+    ("far-cell", "ods"),
+    ("repeated-content", "ods"),
+    ("megabyte-cell-repeated", "ods"),
+    ("shared-string-copies", "xlsx"),
+    ("shared-string-copies", "xls"),
+    ("sst-count-lie", "xlsx"),
+    ("bad-cell-ref", "xlsx"),
+    ("zip-lying-sizes", "xlsx"),
+    ("zip-overlapping-entries", "ods"),
+    ("million-rows", "xlsx"),
+    ("encrypted", "ods"),
+    ("ole-loop", "xls"),
+    ("unclosed-table", "ods"),
+    ("unclosed-row", "ods"),
+}
+
+
+@pytest.fixture(scope="module")
+def judge():
+    with Judge(seconds=30.0, memory=2 << 30) as j:
+        yield j
+
+
+def _param(case):
+    marks = [pytest.mark.slow] if case.case in HEAVY else []
+    return pytest.param(case, id=case.file_name, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_a_hostile_file_ends_as_a_judged_submission(judge, case):
+    verdict = judge(case.file_name, case.make())
+    assert verdict.judged, (verdict.outcome, verdict.reason, verdict.feedback_problem)
+    assert verdict.seconds < 30
+    if (case.case, case.kind) in REFUSED_BY_SURVEY:
+        assert verdict.outcome == "rejected" and "E-FILE" in verdict.checks
+        assert verdict.reason not in OVER_BUDGET.values(), verdict.reason
+    if case.case.startswith(("truncated", "bitflipped", "entity-bomb", "external-entity", "zip-lying")):
+        assert verdict.outcome == "rejected"
+    if case.case == "pii-number-as-count":
+        assert "E-PII" in verdict.checks
+    if case.case == "uncached-formula":
+        assert verdict.checks == ["E-VALUE"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_fuzzed_returns_end_as_judged_submissions(judge, kind, data):
+    rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    mutated = mutate(seed(kind), kind, rng, steps=data.draw(st.integers(1, 4), label="steps"))
+    verdict = judge(f"fuzz.{kind}", mutated)
+    assert verdict.judged, (verdict.outcome, verdict.reason, verdict.feedback_problem)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_formulas_and_links_never_reach_the_feedback_live(kind):
+    case = next(c for c in CASES if c.case == "formulas" and c.kind == kind)
+    original = case.make()
+    findings = [Finding("E-VALUE", "公式", "DJ", "F6"), Finding("E-FORM", "找不到表头行")]
+    out = build_feedback(original, case.file_name, findings)
+    assert inspect_feedback(out) is None
+
+
+def test_the_ods_formula_without_a_value_is_found():
+    from transforms.workbook import read_workbook
+
+    book = read_workbook(next(c for c in CASES if c.file_name == "formulas.ods").make(), "x.ods")
+    assert book.sheets[0].uncached_formulas == {(0, 3)}  # of:=1+1 with no office:value-type
+
+
+# --- the guarded worker ---------------------------------------------------------------------------
+
+
+def test_a_reader_that_aborts_hangs_or_eats_memory_costs_only_its_file():
+    assert sandbox.call(os.abort).why == "crash"
+    started = time.monotonic()
+    assert sandbox.call(time.sleep, 60, seconds=1.0).why == "time"
+    assert time.monotonic() - started < 10
+    assert sandbox.call(bytearray, 3 << 30, memory=1 << 30).why in ("memory", "crash")
+    assert sandbox.call(len, b"still works") == 11
+
+
+def test_a_worker_cannot_send_back_anything_but_a_readers_result():
+    got = sandbox.call(Path, "/tmp")  # a Path is no reader's result: refused, never unpickled
+    assert isinstance(got, sandbox.Failed) and got.why == "crash"
+
+
+# --- names and links in the inbox -----------------------------------------------------------------
+
+
+def test_links_in_the_inbox_are_not_followed_and_are_logged(tmp_path: Path, caplog):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.xlsx").write_bytes(make_return())
+    inbox = tmp_path / "inbox"
+    drop(inbox, "村.xlsx", make_return())
+    (inbox / "链接.xlsx").symlink_to(outside / "secret.xlsx")
+    (inbox / "目录").symlink_to(outside, target_is_directory=True)
+    (inbox / "断链.xlsx").symlink_to(tmp_path / "nowhere.xlsx")
+    (inbox / "~$村.xlsx").write_bytes(b"owner")
+    os.mkfifo(inbox / "管道.xlsx")
+    with caplog.at_level("INFO", logger="pbstats"):
+        entries, skipped = list_inbox(inbox)
+    assert [e.name for e in entries] == ["村.xlsx"]
+    assert len(skipped) == 5
+    assert sum("symbolic link" in line for line in skipped) == 3
+    assert sum("symbolic link" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records) == 3
+    # a file swapped for a link after the listing is not read through the link
+    (inbox / "村.xlsx").unlink()
+    (inbox / "村.xlsx").symlink_to(outside / "secret.xlsx")
+    with pytest.raises(OSError):
+        read_entry(entries[0])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../../etc/passwd.xlsx",
+        "..\\..\\evil.xlsx",
+        "a\x00b\x01c\nd\te.xlsx",
+        "长" * 300 + ".xlsx",
+        "x" * 300 + ".xlsx",
+        "bad-\udcff\udcfe.xlsx",
+        ".",
+        "",
+    ],
+    ids=["dotdot", "backslash", "control", "cjk-300", "ascii-300", "not-utf8", "dot", "empty"],
+)
+def test_quarantine_keeps_any_name_inside_its_folder(tmp_path: Path, name):
+    root = tmp_path / "quarantine"
+    rel = quarantine(root, b"data", b"feedback", "ab" * 32, name, 2025, "990181101201")
+    written = sorted(p for p in root.rglob("*") if p.is_file())
+    assert len(written) == 2 and (root / rel).exists()
+    for path in written:
+        assert path.resolve().is_relative_to(root.resolve())
+        assert len(path.name.encode()) <= 255
+        path.name.encode("utf-8")  # no lone surrogates
+    assert safe_name(name) == safe_name(safe_name(name))
+
+
+def test_names_no_encoding_can_hold_are_listed_as_text(tmp_path: Path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    gbk = "村报表".encode("gb18030") + b".xlsx"
+    raw = os.fsencode(str(inbox)) + b"/" + gbk
+    with open(raw, "wb") as fh:
+        fh.write(make_return())
+    with open(os.fsencode(str(inbox)) + b"/\xff\xfe.xlsx", "wb") as fh:
+        fh.write(b"junk")
+    (inbox / ("长" * 80 + "\x07.xlsx")).write_bytes(make_return())
+    entries, _ = list_inbox(inbox)
+    assert {e.name for e in entries} >= {"村报表.xlsx", "\ufffd\ufffd.xlsx"}
+    for entry in entries:
+        entry.key.encode("utf-8")  # storable and loggable
+        entry.name.encode("utf-8")
+        assert read_entry(entry)
+    assert len({e.key for e in entries}) == len(entries)
+
+
+# --- a night over a hostile inbox ------------------------------------------------------------------
+
+
+def _hostile_inbox(tmp_path: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "村.xlsx", make_return())
+    drop(inbox, "a\x01b\nc\td.xlsx", make_return(org_code="990181101202"))
+    drop(inbox, "长" * 80 + ".xlsx", make_return(org_code="990181101203"))
+    drop(inbox, "x" * 250 + ".xls", write_book(book_of(make_return(org_code="990181101205")), "xls"))
+    for case in CASES:
+        if case.file_name in (
+            "far-cell.xls",
+            "dimensions-lie.xls",
+            "repeated-content.ods",
+            "entity-bomb.xlsx",
+        ):
+            drop(inbox, case.file_name, case.make())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.xlsx").write_bytes(make_return(org_code="990181101204"))
+    (inbox / "链接.xlsx").symlink_to(outside / "secret.xlsx")
+    (inbox / "目录").symlink_to(outside, target_is_directory=True)
+    (inbox / "~$村.xlsx").write_bytes(b"owner file")
+    return inbox
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_night_over_a_hostile_inbox_judges_every_file_and_follows_no_link(
+    tmp_path: Path, warehouse_url: str, monkeypatch
+):
+    from sqlalchemy import create_engine, text
+
+    from flows.ingest import ingest
+    from warehouse.db import normalise_url
+
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
+    inbox = _hostile_inbox(tmp_path)
+    summary = ingest(str(inbox))
+    assert summary.received == 8
+    engine = create_engine(normalise_url(warehouse_url))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT submission_id, file_name, status FROM submission")).fetchall()
+        reasons = dict(
+            conn.execute(
+                text(
+                    "SELECT submission_id, min(message) FROM submission_issue WHERE severity = 'error' GROUP BY 1"
+                )
+            ).fetchall()
+        )
+        secret = conn.execute(
+            text("SELECT count(*) FROM submission WHERE org_code = '990181101204'")
+        ).scalar()
+    engine.dispose()
+    statuses = {name: status for _, name, status in rows}
+    assert statuses["村.xlsx"] == statuses["a\x01b\nc\td.xlsx"] == "accepted"
+    assert statuses["长" * 80 + ".xlsx"] == statuses["x" * 250 + ".xls"] == "accepted"
+    for submission_id, name, status in rows:
+        assert status in ("accepted", "rejected"), name
+        assert status == "accepted" or reasons.get(submission_id), name
+    assert {n for n, s in statuses.items() if s == "rejected"} == {
+        "far-cell.xls",
+        "dimensions-lie.xls",
+        "repeated-content.ods",
+        "entity-bomb.xlsx",
+    }
+    assert secret == 0  # the link out of the inbox was not followed
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_file_whose_name_is_not_utf8_is_judged(tmp_path: Path, monkeypatch):
+    from flows.ingest import ingest
+
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with open(os.fsencode(str(inbox)) + b"/" + "村报表".encode("gb18030") + b".xlsx", "wb") as fh:
+        fh.write(make_return())
+    assert ingest(str(inbox)).received == 1
+
+
+def test_an_ods_indicator_that_is_a_formula_without_a_value_is_an_error():
+    from datetime import UTC, date, datetime
+
+    from gen.workbook import Cell
+    from schemas.registry import Registry, default_spans
+    from transforms.checks import Rulebook, check_file
+    from transforms.model import Received
+
+    book = book_of(make_return())
+    book.sheets[0].cells[(5, 3)] = Cell(None, formula="=50+10")  # D6, 党员总数: never calculated
+    data = write_book(book, "ods")
+    rules = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
+    ret, _ = check_file(
+        Received("x.ods", "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x"), data, rules
+    )
+    assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D6")]

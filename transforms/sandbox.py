@@ -1,0 +1,243 @@
+"""Run a reader on submitted bytes in a worker process with a time and memory budget.
+
+python-calamine (Rust) aborts the whole process when an allocation fails, and a parser can spin on
+bytes nobody foresaw; neither can be caught in Python. So whatever opens a submitted file runs in a
+worker of its own: if the worker dies, runs out of its memory or out of its time, the caller gets a
+`Failed` (the file is then rejected with a reason) and the next call gets a fresh worker.
+
+A worker is a fresh interpreter (`python -m transforms.sandbox`, never a fork of a process that may
+hold threads and locks), kept between calls and used by one caller at a time: any number of threads
+may call at once. Its answers are unpickled with only the plain types a reader returns allowed, so
+even a worker taken over by a hostile file cannot run code in the caller. Where no worker can be
+started the call runs inline, guarded only by the readers' own checks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import logging
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("pbstats")
+
+SECONDS = 10.0  # per call; a real return is read in milliseconds
+MEMORY = 2 << 30  # address space of a worker (RLIMIT_AS)
+MAX_IDLE = 8  # workers kept waiting between calls
+ISOLATE = True  # tests of what a reader does (not of its guard) may run it inline
+_PRELOAD = ("transforms.workbook", "transforms.feedback")
+_HEADER = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Why a guarded call gave no result: `time`, `memory` or `crash` (the worker died)."""
+
+    why: str
+    detail: str = ""
+
+
+class _Worker:
+    def __init__(self, memory: int) -> None:
+        self.memory = memory
+        root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "transforms.sandbox", str(memory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a Rust abort prints a backtrace: the caller logs the outcome
+            env=env,
+            cwd=root,
+        )
+
+    def ask(self, request: bytes, seconds: float) -> bytes | Failed:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(_HEADER.pack(len(request)) + request)
+            self.process.stdin.flush()
+            head = _read_exactly(self.process.stdout, _HEADER.size, time.monotonic() + seconds)
+            if isinstance(head, bytes):
+                head = _read_exactly(self.process.stdout, _HEADER.unpack(head)[0], time.monotonic() + seconds)
+        except (BrokenPipeError, OSError):
+            head = None
+        if isinstance(head, bytes):
+            return head
+        if head == "time":
+            self.stop()
+            return Failed("time", f"{seconds:g} s")
+        self.stop()
+        return Failed("crash", f"exit code {self.process.returncode}")
+
+    def stop(self) -> None:
+        try:
+            self.process.kill()
+            self.process.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+
+
+def _read_exactly(stream, count: int, deadline: float) -> bytes | str | None:
+    """`count` bytes, or "time" when the deadline passes, or None at end of stream (the worker died)."""
+    fd = stream.fileno()
+    chunks, got = [], 0
+    while got < count:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return "time"
+        chunk = os.read(fd, min(count - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+_idle: list[_Worker] = []
+_lock = threading.Lock()
+_inline = False  # set once starting a worker failed: isolation is not available here
+_in_worker = False
+
+
+def call(fn: Callable[..., Any], *args: Any, seconds: float = SECONDS, memory: int = MEMORY) -> Any:
+    """`fn(*args)` in a worker within the budget; its result, or `Failed`. `fn` must be module-level."""
+    worker = _take(memory)
+    if worker is None:
+        return fn(*args)
+    answer = worker.ask(pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL), seconds)
+    if isinstance(answer, Failed):
+        log.warning("reader worker gave no result: %s (%s)", answer.why, answer.detail)
+        return answer
+    try:
+        status, payload = _SafeUnpickler(io.BytesIO(answer)).load()
+    except Exception as e:  # an answer that is not what a reader returns
+        worker.stop()
+        return Failed("crash", f"unexpected answer: {type(e).__name__}")
+    if status == "memory":
+        worker.stop()  # a worker that ran out of memory is not trusted with the next file
+        return Failed("memory", str(payload))
+    _give_back(worker)
+    if status == "error":
+        raise RuntimeError(f"guarded call failed: {payload}")
+    return payload
+
+
+def _take(memory: int) -> _Worker | None:
+    global _inline
+    if _inline or _in_worker or not ISOLATE:
+        return None
+    with _lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.memory == memory and worker.process.poll() is None:
+                return worker
+            worker.stop()
+    try:
+        return _Worker(memory)
+    except OSError:
+        log.warning("cannot start a reader process; files are read inline", exc_info=True)
+        _inline = True
+        return None
+
+
+@atexit.register
+def _shutdown() -> None:
+    """Idle workers end when their input closes; wait for them briefly so none is left behind."""
+    with _lock:
+        workers, _idle[:] = list(_idle), []
+    for worker in workers:
+        try:
+            worker.process.stdin.close()  # type: ignore[union-attr]
+            worker.process.wait(2)
+            worker.process.stdout.close()  # type: ignore[union-attr]
+        except (OSError, subprocess.TimeoutExpired):
+            worker.stop()
+
+
+def _give_back(worker: _Worker) -> None:
+    with _lock:
+        if len(_idle) < MAX_IDLE:
+            _idle.append(worker)
+            return
+    worker.stop()
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Only what readers return: our plain result types, containers, numbers, text and dates."""
+
+    ALLOWED = {
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "object"),
+        ("copyreg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("datetime", "datetime"),
+        ("datetime", "date"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("transforms.model", "Workbook"),
+        ("transforms.model", "Sheet"),
+        ("transforms.workbook", "Unreadable"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a reader's result")
+        return super().find_class(module, name)
+
+
+def _serve(memory: int) -> None:
+    """The worker: limit itself, then answer calls until its input closes."""
+    import resource
+
+    import transforms.sandbox as this  # run as __main__: the module the readers see is another object
+
+    this._in_worker = True
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a library prints must not mix with the answers
+    requests = sys.stdin.buffer
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY:
+        memory = min(memory, hard)  # a worker may not raise the limit it was started under
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort leaves no core file behind
+    for module in _PRELOAD:
+        __import__(module)
+    while True:
+        head = requests.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return
+        fn, args = pickle.loads(requests.read(_HEADER.unpack(head)[0]))
+        try:
+            reply = ("ok", fn(*args))
+        except MemoryError as e:
+            reply = ("memory", repr(e)[:200])
+        except BaseException as e:  # a Rust panic arrives as a BaseException; the caller decides
+            reply = ("error", f"{type(e).__name__}: {e}"[:500])
+        try:
+            data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            data = pickle.dumps(("memory", "result too large"))
+        answers.write(_HEADER.pack(len(data)) + data)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else MEMORY)
