@@ -7,7 +7,7 @@ endif
 VENV := .venv
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test install lint format clean
+.PHONY: demo test install lint format clean reliability
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -27,6 +27,10 @@ demo: install
 
 test: install
 	env -u PREFECT_HOME $(VENV)/bin/pytest -q
+
+# kills, concurrent runs, outages, hostile files and PII at full size; one line per area at the end
+reliability: install
+	env -u PREFECT_HOME $(VENV)/bin/python reliability/run.py $(RELIABILITY_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -124,7 +124,7 @@ def test_two_ingests_at_once_load_nothing_twice(prefect_server, tmp_path: Path, 
     url = (
         f"sqlite:///{tmp_path / 'warehouse.db'}"
         if backend == "sqlite"
-        else request.getfixturevalue("warehouse_url_pg")
+        else request.getfixturevalue("fresh_pg")()
     )
     env = dict(
         prefect_server, PBSTATS_HOME=str(tmp_path / "home"), PBSTATS_WAREHOUSE_URL=url, PBSTATS_BATCH_SIZE="3"
