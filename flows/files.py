@@ -165,19 +165,26 @@ def quarantine(
 RECEIPTS = "receipts.jsonl"
 
 
-def record_receipt(root: Path, sha: str, file_name: str, received_at: datetime, rel: str) -> None:
-    """Append what arrived, when and as what name: with the bytes by hash, the archive alone can
-    rebuild the warehouse (backfill). Written before the file is read; a repeat line is harmless."""
+def record_receipts(root: Path, receipts: list[tuple[str, str, datetime, str]]) -> None:
+    """Append what arrived, when and as what name — (sha256, file name, received at, archive path) —
+    one write and one fsync per batch. With the bytes by hash, the archive alone can rebuild the
+    warehouse (backfill). Written before the files are read; a repeated line is harmless."""
     import json
 
-    line = json.dumps(
-        {"sha256": sha, "file_name": file_name, "received_at": received_at.isoformat(), "archive_path": rel},
-        ensure_ascii=False,
+    if not receipts:
+        return
+    lines = "".join(
+        json.dumps(
+            {"sha256": sha, "file_name": name, "received_at": at.isoformat(), "archive_path": rel},
+            ensure_ascii=False,
+        )
+        + "\n"
+        for sha, name, at, rel in receipts
     )
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root / RECEIPTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line + "\n").encode("utf-8"))
+        os.write(fd, lines.encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)

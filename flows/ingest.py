@@ -32,12 +32,25 @@ def discover(inbox: Path, run: Run) -> list[InboxEntry]:
     return new
 
 
-@task(name="read-and-check", description="归档并读取一批报表，按制度逐项校验", cache_policy=NO_CACHE)
+@task(name="read-and-check", description="归档并读取一批报表，逐个按制度校验", cache_policy=NO_CACHE)
 def read_and_check(batch: list[InboxEntry], run: Run) -> list[stages.Judged]:
-    s = run.settings
-    judged = stages.read_batch(batch, s.archive, s.quarantine, run.rules, run.engine)
+    judged = stages.read_batch(batch, run.settings.archive, run.rules, run.engine)
+    new = sum(1 for j in judged if j.checked is not None)
+    get_run_logger().info("read %d files: %d new, %d already known", len(batch), new, len(batch) - new)
+    return judged
+
+
+@task(
+    name="value-rules",
+    description="以 Great Expectations 规则集按报表种类一次性校验本次所有数值，并给出结论",
+    cache_policy=NO_CACHE,
+)
+def value_rules(judged: list[stages.Judged], run: Run) -> list[stages.Judged]:
+    """One GX validation per form for the whole run (its cost does not grow with the rows)."""
+    stages.apply_value_rules([j.checked for j in judged if j.checked is not None])
+    stages.conclude(judged, run.settings.archive, run.settings.quarantine)
     rejected = sum(1 for j in judged if j.incoming.status == "rejected")
-    get_run_logger().info("read %d files: %d rejected", len(batch), rejected)
+    get_run_logger().info("value rules over %d returns: %d rejected", len(judged), rejected)
     return judged
 
 
@@ -83,6 +96,7 @@ def ingest(inbox: str | None = None) -> RunSummary:
         for f in futures:
             judged.extend(f.result())
             progress.advance(len(judged) - progress.done)
+        judged = value_rules(judged, run)
         for batch in stages.load_batches(judged, size):
             with_retries(load, run)(batch, run)
             progress.advance(len(batch))

@@ -30,7 +30,7 @@ from warehouse.load import (
 )
 from warehouse.tables import submission
 
-from .files import InboxEntry, archive, quarantine, read_entry, record_receipt, sha256_of
+from .files import InboxEntry, archive, quarantine, read_entry, record_receipts, sha256_of
 
 log = logging.getLogger("pbstats")
 
@@ -66,28 +66,41 @@ def known_hashes(engine: Engine, shas: set[str]) -> set[str]:
 
 
 def read_batch(
-    entries: Sequence[InboxEntry], archive_root: Path, quarantine_root: Path, rules: Rulebook, engine: Engine
+    entries: Sequence[InboxEntry], archive_root: Path, rules: Rulebook, engine: Engine
 ) -> list[Judged]:
-    """Archive each file, then read and judge those whose bytes are new; value rules run once per form."""
+    """Archive each file, then read those whose bytes are new and judge each on its own. The value
+    rules (GX) and the verdict come after, over the whole run: see `value_rules` and `conclude`."""
     loaded: list[tuple[InboxEntry, bytes, Received]] = []
     for entry in entries:
         data = read_entry(entry)
         sha = sha256_of(data)
         rel = archive(archive_root, data, sha, entry.name)  # archived before anything reads it
-        record_receipt(archive_root, sha, entry.name, entry.received_at, rel)
         loaded.append((entry, data, Received(entry.name, sha, len(data), entry.received_at, rel)))
+    receipts = [(r.sha256, r.file_name, r.received_at, r.archive_path) for _, _, r in loaded]
+    record_receipts(archive_root, receipts)
     known = known_hashes(engine, {r.sha256 for _, _, r in loaded})
-    fresh = [(rec, data) for _, data, rec in loaded if rec.sha256 not in known]
-    verdicts = iter(judge(fresh, quarantine_root, rules))
     judged = []
-    for entry, _, rec in loaded:
+    for entry, data, rec in loaded:
         seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
         else:
-            ret, inc = next(verdicts)
-            judged.append(Judged(inc, seen, ret))
+            judged.append(Judged(_incoming(rec, None, "pending"), seen, _check_safely(rec, data, rules)))
     return judged
+
+
+def conclude(judged: Sequence[Judged], archive_root: Path, quarantine_root: Path) -> None:
+    """After the value rules: each file's verdict; a rejected one goes to quarantine with its feedback
+    workbook (its bytes read back from the archive: only rejected files are read twice)."""
+    for j in judged:
+        ret = j.checked
+        if ret is None or j.incoming.status != "pending":
+            continue
+        feedback_path = None
+        if ret.rejected:
+            data = (archive_root / ret.received.archive_path).read_bytes()
+            feedback_path = _quarantine(ret, data, quarantine_root)
+        j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path)
 
 
 def restore_batch(
@@ -124,26 +137,20 @@ def judge(
     apply_value_rules(checked)
     out = []
     for ret, (_, data) in zip(checked, files, strict=True):
-        feedback_path = None
-        if ret.rejected:
-            try:
-                feedback = build_feedback(data, ret.received.file_name, ret.findings)
-            except Exception:  # the feedback is a courtesy; the rejection and its findings stand without it
-                log.exception("feedback workbook failed for %s", ret.received.file_name)
-                feedback = build_feedback(b"", ret.received.file_name, ret.findings)
-            feedback_path = quarantine(
-                quarantine_root,
-                data,
-                feedback,
-                ret.received.sha256,
-                ret.received.file_name,
-                ret.year,
-                ret.org_code,
-            )
-        out.append(
-            (ret, _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path))
-        )
+        feedback_path = _quarantine(ret, data, quarantine_root) if ret.rejected else None
+        status = "rejected" if ret.rejected else "accepted"
+        out.append((ret, _incoming(ret.received, ret, status, feedback_path)))
     return out
+
+
+def _quarantine(ret: CheckedReturn, data: bytes, quarantine_root: Path) -> str:
+    try:
+        feedback = build_feedback(data, ret.received.file_name, ret.findings)
+    except Exception:  # the feedback is a courtesy; the rejection and its findings stand without it
+        log.exception("feedback workbook failed for %s", ret.received.file_name)
+        feedback = build_feedback(b"", ret.received.file_name, ret.findings)
+    rec = ret.received
+    return quarantine(quarantine_root, data, feedback, rec.sha256, rec.file_name, ret.year, ret.org_code)
 
 
 def _check_safely(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
