@@ -99,8 +99,11 @@ class Registry:
     def __init__(self, spans: Iterable[OrgSpan]):
         self.spans = list(spans)
         self._by_code: dict[str, list[OrgSpan]] = {}
+        self._by_parent: dict[str, list[OrgSpan]] = {}
         for s in self.spans:
             self._by_code.setdefault(s.org_code, []).append(s)
+            if s.parent_code:
+                self._by_parent.setdefault(s.parent_code, []).append(s)
 
     def org(self, code: str, year: int) -> OrgSpan | None:
         for s in self._by_code.get(code, ()):
@@ -115,7 +118,9 @@ class Registry:
         return [s for s in self.spans if s.valid_in(year) and (level is None or s.level == level)]
 
     def villages_of(self, township_code: str, year: int) -> list[OrgSpan]:
-        return [s for s in self.orgs(year, "village") if s.parent_code == township_code]
+        return [
+            s for s in self._by_parent.get(township_code, ()) if s.level == "village" and s.valid_in(year)
+        ]
 
     def township_of(self, code: str, year: int) -> OrgSpan | None:
         """The township an org belongs to in that year (a township is its own)."""

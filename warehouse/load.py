@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, text, update
 
 from schemas.forms import FORMS
 from schemas.registry import Registry
@@ -451,33 +451,23 @@ def settle(
     """Make the accepted return received last current for each (form, org, year) (ties: file name);
     the others become superseded. Facts follow the current return; replaced values go to history.
     `new_values` holds the values of returns judged in this transaction (submission id → values).
-    Returns the keys whose facts changed."""
-    changed = []
-    accepted = _accepted_by_key(conn, list(keys))
+    Returns the keys whose facts changed. Reads and writes go in bulk, not key by key."""
+    keys = list(keys)
+    accepted = _accepted_by_key(conn, keys)
+    current = _facts_by_key(conn, keys)
+    changed, superseded, stale, history, fresh = [], [], [], [], []
     for key in keys:
         candidates = sorted(accepted.get(key, []), key=lambda c: (c[1], c[2], c[0]))
         winner = candidates[-1][0] if candidates else None
-        for sid, *_ in candidates[:-1]:
-            conn.execute(
-                update(submission)
-                .where(submission.c.submission_id == sid)
-                .values(status="superseded", superseded_by=winner)
-            )
-        where = (fact_metric.c.form == key[0], fact_metric.c.org_code == key[1], fact_metric.c.year == key[2])
-        facts = conn.execute(
-            select(fact_metric.c.indicator_code, fact_metric.c.value, fact_metric.c.submission_id).where(
-                *where
-            )
-        ).all()
-        old_sid = facts[0].submission_id if facts else None
-        old_values = {f.indicator_code: f.value for f in facts}
-        if winner is None and not facts:
-            continue
-        if winner is not None and winner not in new_values:
-            continue  # what was current stays current: its facts are already there
+        superseded += [{"sid": sid, "winner": winner} for sid, *_ in candidates[:-1]]
+        facts = current.get(key, [])
+        old_sid = facts[0][2] if facts else None
+        old_values = {code: value for code, value, _ in facts}
+        if (winner is None and not facts) or (winner is not None and winner not in new_values):
+            continue  # nothing loaded and nothing to load, or what was current stays current
         values = new_values.get(winner, {}) if winner is not None else {}
         form = FORMS[key[0]]
-        new_rows = (
+        rows = (
             [
                 {
                     "org_code": key[1],
@@ -493,33 +483,67 @@ def settle(
             if winner is not None
             else []
         )
-        if old_sid == winner and all(old_values.get(r["indicator_code"]) == r["value"] for r in new_rows):
+        if old_sid == winner and all(old_values.get(r["indicator_code"]) == r["value"] for r in rows):
             continue
         if facts:
-            conn.execute(
-                insert(fact_metric_history),
-                [
-                    {
-                        "org_code": key[1],
-                        "year": key[2],
-                        "form": key[0],
-                        "indicator_code": ind.code,
-                        "metric_key": ind.metric_key,
-                        "old_value": old_values.get(ind.code),
-                        "new_value": values.get(ind.code) if winner is not None else None,
-                        "old_submission_id": old_sid,
-                        "new_submission_id": winner,
-                        "changed_at": now,
-                        "run_id": run_id,
-                    }
-                    for ind in form.indicators
-                ],
-            )
-            conn.execute(delete(fact_metric).where(*where))
-        if new_rows:
-            conn.execute(insert(fact_metric), new_rows)
+            stale.append(key)
+            history += [
+                {
+                    "org_code": key[1],
+                    "year": key[2],
+                    "form": key[0],
+                    "indicator_code": ind.code,
+                    "metric_key": ind.metric_key,
+                    "old_value": old_values.get(ind.code),
+                    "new_value": values.get(ind.code) if winner is not None else None,
+                    "old_submission_id": old_sid,
+                    "new_submission_id": winner,
+                    "changed_at": now,
+                    "run_id": run_id,
+                }
+                for ind in form.indicators
+            ]
+        fresh += rows
         changed.append(key)
+    if superseded:
+        conn.execute(
+            update(submission)
+            .where(submission.c.submission_id == bindparam("sid"))
+            .values(status="superseded", superseded_by=bindparam("winner")),
+            superseded,
+        )
+    for chunk in _chunks(stale, 200):
+        conn.execute(delete(fact_metric).where(_key_match(fact_metric, chunk)))
+    if history:
+        conn.execute(insert(fact_metric_history), history)
+    if fresh:
+        conn.execute(insert(fact_metric), fresh)
     return changed
+
+
+def _key_match(table, keys):
+    return or_(*(and_(table.c.form == f, table.c.org_code == o, table.c.year == y) for f, o, y in keys))
+
+
+def _facts_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[str, float, int]]]:
+    """(form, org, year) → [(indicator code, value, submission id)] of the current facts."""
+    out: dict[tuple, list] = {}
+    for chunk in _chunks(keys, 200):
+        rows = conn.execute(
+            select(
+                fact_metric.c.form,
+                fact_metric.c.org_code,
+                fact_metric.c.year,
+                fact_metric.c.indicator_code,
+                fact_metric.c.value,
+                fact_metric.c.submission_id,
+            ).where(_key_match(fact_metric, chunk))
+        )
+        for r in rows:
+            out.setdefault((r.form, r.org_code, r.year), []).append(
+                (r.indicator_code, r.value, r.submission_id)
+            )
+    return out
 
 
 def _accepted_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[int, datetime, str]]]:
