@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, FLAG_UNIT, ZERO_TOKENS, Indicator, Kind
 
@@ -29,9 +30,13 @@ BLANK = Read(Decimal(0), blank=True)
 ZERO = Read(Decimal(0))
 
 
+_BLANKS = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1 << 16)  # labels, names and units repeat across thousands of returns
 def norm_text(s: str) -> str:
     """Full-width to half-width and no surrounding or inner blanks (U+3000 included)."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+    return _BLANKS.sub("", unicodedata.normalize("NFKC", s))
 
 
 def plain(d: Decimal) -> Decimal:
