@@ -7,7 +7,7 @@ endif
 VENV := .venv
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test install lint format clean reliability
+.PHONY: demo test install lint format clean bench reliability
 
 $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -27,6 +27,10 @@ demo: install
 
 test: install
 	env -u PREFECT_HOME $(VENV)/bin/pytest -q
+
+# province-scale benchmark (bench/run.py): e.g. make bench BENCH_ARGS="--returns 100000 --backends sqlite"
+bench: install
+	env -u PREFECT_HOME $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # kills, concurrent runs, outages, hostile files and PII at full size; one line per area at the end
 reliability: install
