@@ -550,12 +550,6 @@ def _accepted_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[int, date
     """(form, org, year) → [(id, received_at, file_name)] of every accepted return."""
     out: dict[tuple, list] = {}
     for chunk in _chunks(keys, 200):
-        cond = or_(
-            *(
-                and_(submission.c.form == f, submission.c.org_code == o, submission.c.year == y)
-                for f, o, y in chunk
-            )
-        )
         rows = conn.execute(
             select(
                 submission.c.form,
@@ -564,7 +558,7 @@ def _accepted_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[int, date
                 submission.c.submission_id,
                 submission.c.received_at,
                 submission.c.file_name,
-            ).where(submission.c.status == "accepted", cond)
+            ).where(submission.c.status == "accepted", _key_match(submission, chunk))
         )
         for r in rows:
             out.setdefault((r.form, r.org_code, r.year), []).append(
