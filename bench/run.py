@@ -31,6 +31,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,29 +131,41 @@ def wait_for_quiet() -> None:
             return
 
 
-def measure(cmd: list[str], env: dict, cwd: Path, *, poll: bool = True) -> Measured:
+def measure(
+    cmd: list[str], env: dict, cwd: Path, *, poll: bool = True, timeout: float | None = None
+) -> Measured:
+    """Run `cmd`; with `timeout`, its process group is terminated after that many seconds."""
     wait_for_quiet()
     out_f = tempfile.TemporaryFile()
     err_f = tempfile.TemporaryFile()
     busy_before = _busy_cpu_s()
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out_f, stderr=err_f)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out_f, stderr=err_f, start_new_session=True)
     peak = 0
     done = threading.Event()
+    timed_out = False
 
     def poller() -> None:
-        nonlocal peak
+        nonlocal peak, timed_out
         while not done.is_set():
+            if timeout is not None and not timed_out and time.perf_counter() - started > timeout:
+                timed_out = True
+                os.killpg(proc.pid, signal.SIGTERM)  # the group of the process started here, nothing else
             peak = max(peak, _tree_rss(proc.pid))
             done.wait(0.1)
 
     thread = threading.Thread(target=poller, daemon=True)
-    if poll:
+    if poll or timeout is not None:
         thread.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:  # interrupted: take the measured process group down with us
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        raise
     wall = time.perf_counter() - started
     done.set()
-    if poll:
+    if poll or timeout is not None:
         thread.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
@@ -169,7 +182,11 @@ def measure(cmd: list[str], env: dict, cwd: Path, *, poll: bool = True) -> Measu
         cpu_s=cpu,
         stdout=out_f.read().decode("utf-8", "replace"),
         stderr=err_f.read().decode("utf-8", "replace"),
-        extra={"other_cpu_s": others, "other_cpu_share": others / (wall * (os.cpu_count() or 1))},
+        extra={
+            "other_cpu_s": others,
+            "other_cpu_share": others / (wall * (os.cpu_count() or 1)),
+            "timed_out": timed_out,
+        },
     )
 
 
@@ -302,14 +319,24 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
         ingest = [PBSTATS, "ingest", str(inbox)]
         cold_cmd = ingest
         if args.py_spy:
-            prof = Path(args.py_spy).resolve() / f"cold-{name}.speedscope.json"
+            prof = Path(args.py_spy).resolve() / f"cold-{name}.collapsed.txt"
             prof.parent.mkdir(parents=True, exist_ok=True)
             cold_cmd = [
-                str(VENV_BIN / "py-spy"), "record", "--subprocesses", "--idle", "--format", "speedscope",
+                str(VENV_BIN / "py-spy"), "record", "--subprocesses", "--idle", "--format", "raw",
                 "--rate", "50", "-o", str(prof), "--", *ingest,
             ]  # fmt: skip
         print(f"[{name}] cold ingest of {manifest['files']} returns …", flush=True)
-        m = measure(cold_cmd, env, work)
+        m = measure(cold_cmd, env, work, timeout=args.cold_timeout)
+        if m.extra["timed_out"]:
+            res["cold"] = {
+                "stopped_after_s": m.wall,
+                "peak_tree_mb": m.peak_tree_mb,
+                "main_maxrss_mb": m.main_maxrss_mb,
+                "cpu_s": m.cpu_s,
+                "other_cpu_share": m.extra["other_cpu_share"],
+            }
+            print(f"[{name}] cold ingest stopped after {m.wall:.0f} s: {_fmt(res['cold'])}", flush=True)
+            return
         _check(m, "cold ingest")
         run = backend.last_run()
         res["cold"] = {
@@ -493,6 +520,7 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
     n = manifest["files"]
     row("registry load (s)", lambda r: f"{r['registry_load_s']:.1f}")
     row(f"cold ingest of {n} returns: wall (s)", lambda r: f"{r['cold']['wall_s']:.1f}")
+    row("  stopped (--cold-timeout) after (s)", lambda r: f"{r['cold']['stopped_after_s']:.0f}")
     row("  returns/s", lambda r: f"{r['cold']['returns_per_s']:.0f}")
     row("  ms per return", lambda r: f"{r['cold']['s_per_return'] * 1000:.2f}")
     row("  peak RSS, process tree (MB)", lambda r: f"{r['cold']['peak_tree_mb']:.0f}")
@@ -550,7 +578,7 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
     targets: list[tuple[str, bool | None, str]] = []
     sq = results.get("sqlite", {})
     pg = results.get("postgresql", {})
-    if "cold" in sq:
+    if "wall_s" in sq.get("cold", {}):
         limit = TARGET_COLD_S * n / 25_000
         targets.append(
             (
@@ -594,7 +622,7 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
                     str(read),
                 )
             )
-    if "cold" in sq and "cold" in pg:
+    if "wall_s" in sq.get("cold", {}) and "wall_s" in pg.get("cold", {}):
         factor = pg["cold"]["wall_s"] / sq["cold"]["wall_s"]
         targets.append(
             ("PostgreSQL within 1.5× of SQLite (cold ingest)", factor <= TARGET_PG_FACTOR, f"{factor:.2f}×")
@@ -628,8 +656,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="S",
         help="before each measurement wait up to S seconds for other processes to use under --quiet-share",
     )
+    p.add_argument(
+        "--cold-timeout",
+        type=float,
+        metavar="S",
+        help="stop the cold ingest after S seconds (e.g. a --returns 100000 memory check) and skip the rest",
+    )
     p.add_argument("--quiet-share", type=float, default=0.15, help="CPU share of other work taken as quiet")
     args = p.parse_args(argv)
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(143)
+    )  # so that work folders and databases are cleaned up
     QUIET.update(share=args.quiet_share, max_wait=args.quiet_wait)
     global SOURCE
     if args.source:
