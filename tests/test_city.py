@@ -23,7 +23,9 @@ def city(tmp_path_factory) -> tuple[Path, dict]:
     return out, generate_city(out)
 
 
-def test_a_city_over_two_years_loads_as_its_manifest_says(city, tmp_path: Path, warehouse_url: str, monkeypatch):
+def test_a_city_over_two_years_loads_as_its_manifest_says(
+    city, tmp_path: Path, warehouse_url: str, monkeypatch
+):
     corpus, manifest = city
     inbox = tmp_path / "inbox"
     inbox.mkdir()

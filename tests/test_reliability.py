@@ -30,11 +30,15 @@ def test_two_runs_at_once_load_nothing_twice(prefect_api_env, fresh_url, tmp_pat
     assert survived == tried, failures
 
 
-def test_a_database_outage_mid_run_fails_clearly_and_the_next_run_completes(prefect_api_env, fresh_pg, tmp_path):
+def test_a_database_outage_mid_run_fails_clearly_and_the_next_run_completes(
+    prefect_api_env, fresh_pg, tmp_path
+):
     tried, survived, failures = scenarios.outage(prefect_api_env, fresh_pg, tmp_path, cuts=1)
     assert survived == tried, failures
 
 
-def test_a_full_disk_while_archiving_fails_clearly_and_marks_nothing_done(prefect_api_env, fresh_pg, tmp_path):
+def test_a_full_disk_while_archiving_fails_clearly_and_marks_nothing_done(
+    prefect_api_env, fresh_pg, tmp_path
+):
     tried, survived, failures = scenarios.full_disk(prefect_api_env, fresh_pg, tmp_path)
     assert survived == tried, failures
