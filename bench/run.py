@@ -54,6 +54,7 @@ PYTHON = str(VENV_BIN / "python")
 PG_ADMIN = os.environ.get("PBSTATS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SOURCE: Path | None = None  # --source: the pbstats code measured, when not this checkout
+EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings for an experiment (e.g. the task runner's size)
 
 TARGET_COLD_S = 40.0  # 25,000 returns on SQLite, end to end
 TARGET_RATIO = 30.0
@@ -259,6 +260,7 @@ def bench_env(backend: Backend, prefect_home: Path) -> dict:
     }
     if SOURCE is not None:  # measure another checkout (e.g. a `git archive` of a commit) with this venv
         env["PYTHONPATH"] = str(SOURCE)
+    env |= EXTRA_ENV
     prefect_home.mkdir(parents=True, exist_ok=True)
     return env
 
@@ -589,6 +591,16 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
         )
     for b in backends:
         r = results[b]
+        if "accepted" in r.get("cold", {}):
+            want = manifest["expected"]["accepted"]
+            targets.append(
+                (
+                    f"{b}: every return judged as the generator meant (accepted {want})",
+                    r["cold"]["accepted"] == want,
+                    f"accepted {r['cold']['accepted']}, rejected {r['cold']['rejected']}, "
+                    f"duplicate {r['cold'].get('duplicates', 0)}",
+                )
+            )
         if "naive" in r:
             targets.append(
                 (
@@ -662,12 +674,20 @@ def main(argv: list[str] | None = None) -> None:
         metavar="S",
         help="stop the cold ingest after S seconds (e.g. a --returns 100000 memory check) and skip the rest",
     )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the pbstats runs, e.g. PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS=2",
+    )
     p.add_argument("--quiet-share", type=float, default=0.15, help="CPU share of other work taken as quiet")
     args = p.parse_args(argv)
     signal.signal(
         signal.SIGTERM, lambda *_: sys.exit(143)
     )  # so that work folders and databases are cleaned up
     QUIET.update(share=args.quiet_share, max_wait=args.quiet_wait)
+    EXTRA_ENV.update(kv.split("=", 1) for kv in args.env)
     global SOURCE
     if args.source:
         SOURCE = Path(args.source).resolve()
@@ -675,6 +695,8 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now()
     head = git_head()
     print(f"pbstats bench at {head}, {started:%Y-%m-%d %H:%M}; {machine()}")
+    if EXTRA_ENV:
+        print(f"extra environment: {EXTRA_ENV}")
     province, manifest = ensure_province(args.returns, args.seed)
     results: dict = {}
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
@@ -684,6 +706,7 @@ def main(argv: list[str] | None = None) -> None:
         "git": head,
         "started": started.isoformat(timespec="seconds"),
         "machine": machine(),
+        "extra_env": EXTRA_ENV,
         "returns": manifest["files"],
         "province": {k: v for k, v in manifest.items() if k != "by_file"},
         "results": results,
