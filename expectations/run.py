@@ -67,6 +67,29 @@ def validate(form_id: str, frame: pd.DataFrame) -> list[Violation]:
     return [violation for _, _, violation in sorted(found, key=lambda f: f[:2])]
 
 
+def warm_up() -> None:
+    """Import GX and build the suites and the batch definition now, so a later `validate` is quick."""
+    with _gx_lock:
+        for form_id in FORMS:
+            _suite(form_id)
+        _batch_definition()
+
+
+def warm_up_in_background() -> threading.Thread:
+    """`warm_up` in a daemon thread: the seconds GX's import takes overlap with reading the files (a
+    failure here is only logged; `validate` builds what it needs and raises there)."""
+
+    def run() -> None:
+        try:
+            warm_up()
+        except Exception:
+            logging.getLogger("pbstats").warning("warming up Great Expectations failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="gx-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 @cache
 def _gx() -> ModuleType:
     """Great Expectations, imported on first use; at INFO it logs hundreds of lines on import."""

@@ -1,20 +1,30 @@
-"""The nightly flow: inbox → archive → read and check (batches, in parallel) → load (one transaction
-per batch). Wiring only; the stages live in flows/stages.py and below."""
+"""The nightly flow: inbox → archive → read and check (batches, in parallel, parked in a spool) →
+value rules (once per form for the run) → verdicts and load (one transaction per batch). Wiring only;
+the stages live in flows/stages.py and below."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
+from expectations.run import warm_up_in_background
+from transforms.checks import Rulebook
+from warehouse.db import make_engine
 from warehouse.load import BatchCounts, known_files
 from warehouse.queries import RunSummary
 
 from . import stages
 from .artifacts import Progress
 from .files import InboxEntry, list_inbox
+from .runners import task_runner
 from .runs import Run, pipeline_run
+from .settings import Settings
+from .spool import Spool
 
 
 @task(
@@ -33,8 +43,13 @@ def discover(inbox: Path, run: Run) -> list[InboxEntry]:
 
 
 @task(name="read-and-check", description="归档并读取一批报表，逐个按制度校验", cache_policy=NO_CACHE)
-def read_and_check(batch: list[InboxEntry], run: Run) -> list[stages.Judged]:
-    judged = stages.read_batch(batch, run.settings.archive, run.rules, run.engine)
+def read_and_check(batch: list[InboxEntry], archive: Path, rules: Rulebook, url: str) -> list[stages.Judged]:
+    """Plain arguments only (no engine): on a Dask cluster this runs in another process, or machine."""
+    engine = make_engine(url, pooled=False)
+    try:
+        judged = stages.read_batch(batch, archive, rules, engine)
+    finally:
+        engine.dispose()
     new = sum(1 for j in judged if j.checked is not None)
     get_run_logger().info("read %d files: %d new, %d already known", len(batch), new, len(batch) - new)
     return judged
@@ -42,20 +57,25 @@ def read_and_check(batch: list[InboxEntry], run: Run) -> list[stages.Judged]:
 
 @task(
     name="value-rules",
-    description="以 Great Expectations 规则集按报表种类一次性校验本次所有数值，并给出结论",
+    description="以 Great Expectations 规则集按报表种类一次性校验本次所有数值",
     cache_policy=NO_CACHE,
 )
-def value_rules(judged: list[stages.Judged], run: Run) -> list[stages.Judged]:
+def value_rules(spool: Spool) -> int:
     """One GX validation per form for the whole run (its cost does not grow with the rows)."""
-    stages.apply_value_rules([j.checked for j in judged if j.checked is not None])
-    stages.conclude(judged, run.settings.archive, run.settings.quarantine)
-    rejected = sum(1 for j in judged if j.incoming.status == "rejected")
-    get_run_logger().info("value rules over %d returns: %d rejected", len(judged), rejected)
-    return judged
+    found = stages.value_rule_findings(spool.values, spool.checked())
+    for position, finding in found:
+        spool.found.setdefault(position, []).append(finding)
+    get_run_logger().info("value rules over %d returns: %d findings", len(spool), len(found))
+    return len(found)
 
 
-@task(name="load", description="将一批报表写入数据仓库（一个事务）", cache_policy=NO_CACHE)
+@task(
+    name="load",
+    description="给出一批报表的结论（退回的生成审核意见表），并写入数据仓库（一个事务）",
+    cache_policy=NO_CACHE,
+)
 def load(batch: list[stages.Judged], run: Run) -> BatchCounts:
+    stages.conclude(batch, run.settings.archive, run.settings.quarantine)
     counts = stages.load(run.engine, run.run_id, batch, run.rules.registry)
     get_run_logger().info(
         "loaded %d: accepted %d, rejected %d, superseded %d, duplicates %d, held %d",
@@ -75,9 +95,31 @@ def with_retries(load_task, run: Run):
     return load_task.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
 
 
+def read_size(files: int, settings: Settings) -> int:
+    """Files per read task: enough tasks to keep every reader busy (and even out a slow batch), few
+    enough that Prefect's cost per task stays small, and never more than PBSTATS_BATCH_SIZE."""
+    return max(1, min(settings.batch_size, max(25, -(-files // (4 * settings.read_workers)))))
+
+
+def read_all(entries: list[InboxEntry], run: Run) -> Iterator[list[stages.Judged]]:
+    """The read-and-check tasks, a few ahead of the one being collected: the readers stay busy while
+    memory holds only the batches in flight, however large the inbox."""
+    size = read_size(len(entries), run.settings)
+    args = (run.settings.archive, quote(run.rules), run.settings.url)
+    ahead = 2 * run.settings.read_workers
+    pending: deque = deque()
+    for i in range(0, len(entries), size):
+        pending.append(read_and_check.submit(quote(entries[i : i + size]), *args))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 @flow(
     name="nightly-ingest",
     description="每晚读取收件箱中新到的年报：先归档，再读取、校验、入库；有错误的报表退回并生成审核意见表。",
+    task_runner=task_runner(),
 )
 def ingest(inbox: str | None = None) -> RunSummary:
     """读取收件箱中新到的年报并入库。
@@ -88,16 +130,17 @@ def ingest(inbox: str | None = None) -> RunSummary:
     with pipeline_run("nightly-ingest", "夜间入库运行概况", inbox, review=True) as run:
         folder = Path(inbox) if inbox else run.settings.inbox_dir
         folder.mkdir(parents=True, exist_ok=True)
-        entries = discover(folder, run)
-        size = run.settings.batch_size
+        entries = discover(folder, quote(run))
+        if entries:
+            warm_up_in_background()  # GX's import, while the files are read
         progress = Progress(len(entries) * 2, "读取与入库进度")
-        futures = [read_and_check.submit(entries[i : i + size], run) for i in range(0, len(entries), size)]
-        judged = []
-        for f in futures:
-            judged.extend(f.result())
-            progress.advance(len(judged) - progress.done)
-        judged = value_rules(judged, run)
-        for batch in stages.load_batches(judged, size):
-            with_retries(load, run)(batch, run)
-            progress.advance(len(batch))
+        with Spool(run.settings.home.resolve() / "tmp") as spool:
+            for judged in read_all(entries, run):
+                for j in judged:
+                    spool.add(j)
+                progress.advance(len(judged))
+            value_rules(quote(spool))
+            for batch in spool.load_batches(run.settings.batch_size):
+                with_retries(load, run)(quote(batch), quote(run))
+                progress.advance(len(batch))
     return run.summary

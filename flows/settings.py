@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +19,21 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".pbstats"), description="archive, quarantine and the SQLite warehouse")
     warehouse_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
     deadline: str = Field(default="01-31", description="MM-DD of year Y+1 by which year Y's returns are due")
-    batch_size: int = Field(default=200, ge=1, description="files per task")
+    batch_size: int = Field(
+        default=1000, ge=1, description="most files per task (read, or load in one transaction)"
+    )
+    read_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="batches read at once (threads runner: each in a reader process of its own)",
+    )
+    task_runner: Literal["threads", "dask"] = Field(
+        default="threads", description="where the read-and-check tasks run: threads here, or a Dask cluster"
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description="scheduler of an existing Dask cluster (tcp://host:8786), for task_runner=dask",
+    )
     today: date | None = Field(default=None, description="override today's date (for re-runs of past nights)")
     inbox: Path | None = Field(
         default=None, description="the inbox the nightly run reads; default home/inbox"

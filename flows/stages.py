@@ -13,9 +13,9 @@ from sqlalchemy import Engine, select
 
 from schemas.forms import FORMS
 from schemas.registry import Registry
-from transforms.checks import Rulebook, check_file
+from transforms.checks import Rulebook, check_files
 from transforms.feedback import build_feedback
-from transforms.frames import value_frame, violation_findings
+from transforms.frames import ValueRows, violation_findings
 from transforms.model import CheckedReturn, Finding, Received
 from transforms.prior import compare_with_last_year
 from transforms.rollup import evaluate_rollup
@@ -79,13 +79,15 @@ def read_batch(
     receipts = [(r.sha256, r.file_name, r.received_at, r.archive_path) for _, _, r in loaded]
     record_receipts(archive_root, receipts)
     known = known_hashes(engine, {r.sha256 for _, _, r in loaded})
+    fresh = [(rec, data) for _, data, rec in loaded if rec.sha256 not in known]
+    checked = iter(check_files(fresh, rules))
     judged = []
-    for entry, data, rec in loaded:
+    for entry, _, rec in loaded:
         seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
         else:
-            judged.append(Judged(_incoming(rec, None, "pending"), seen, _check_safely(rec, data, rules)))
+            judged.append(Judged(_incoming(rec, None, "pending"), seen, next(checked)))
     return judged
 
 
@@ -133,7 +135,7 @@ def judge(
     files: Sequence[tuple[Received, bytes]], quarantine_root: Path, rules: Rulebook
 ) -> list[tuple[CheckedReturn, Incoming]]:
     """Read and check archived files; a rejected one is quarantined with its feedback workbook."""
-    checked = [_check_safely(rec, data, rules) for rec, data in files]
+    checked = check_files(files, rules)
     apply_value_rules(checked)
     out = []
     for ret, (_, data) in zip(checked, files, strict=True):
@@ -153,29 +155,26 @@ def _quarantine(ret: CheckedReturn, data: bytes, quarantine_root: Path) -> str:
     return quarantine(quarantine_root, data, feedback, rec.sha256, rec.file_name, ret.year, ret.org_code)
 
 
-def _check_safely(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
-    try:
-        ret, _ = check_file(rec, data, rules)
-        return ret
-    except Exception:  # a reader bug must not stop the night: the file is rejected with a reason
-        log.exception("reading %s failed", rec.file_name)
-        ret = CheckedReturn(received=rec)
-        ret.findings.append(
-            Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部")
-        )
-        return ret
-
-
 def apply_value_rules(returns: Sequence[CheckedReturn]) -> None:
     """The GX suites, once per form over the whole batch; findings go back to their returns."""
+    rows = ValueRows()
+    for i, r in enumerate(returns):
+        rows.add(i, r)
+    for position, finding in value_rule_findings(rows, returns):
+        returns[position].findings.append(finding)
+
+
+def value_rule_findings(rows: ValueRows, returns: Sequence[CheckedReturn]) -> list[tuple[int, Finding]]:
+    """(position, finding) for each cell or pair of cells that breaks a value rule: the GX suites,
+    validated once per form over `rows` (built from `returns`, which is asked only for the breakers)."""
     from expectations.run import validate
 
+    found = []
     for form_id in FORMS:
-        frame = value_frame(returns, form_id)
-        if frame.empty:
-            continue
-        for row, finding in violation_findings(returns, form_id, validate(form_id, frame)):
-            returns[row].findings.append(finding)
+        frame = rows.frame(form_id)
+        if not frame.empty:
+            found += violation_findings(returns, form_id, validate(form_id, frame))
+    return found
 
 
 def _incoming(

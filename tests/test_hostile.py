@@ -123,6 +123,22 @@ def test_a_reader_that_aborts_hangs_or_eats_memory_costs_only_its_file():
     assert sandbox.call(len, b"still works") == 11
 
 
+def test_a_batch_goes_on_past_the_file_that_kills_or_hangs_its_worker():
+    # map_each(fn, items, shared) calls fn(shared, *item) in a worker: here eval(expression, {"x": …})
+    expression = (
+        "__import__('os').abort() if x == 0 else __import__('time').sleep(60) if x == 5 "
+        "else 1 // (x - 7) if x == 7 else x * 2"
+    )
+    items = [({"x": x},) for x in (1, 0, 2, 5, 3, 7, 4)]
+    started = time.monotonic()
+    got = sandbox.map_each(eval, items, expression, seconds=2.0)
+    assert time.monotonic() - started < 20
+    assert [g if not isinstance(g, sandbox.Failed) else g.why for g in got] == [
+        2, "crash", 4, "time", 6, "error", 8,
+    ]  # fmt: skip
+    assert "ZeroDivisionError" in got[5].detail
+
+
 def test_a_worker_cannot_send_back_anything_but_a_readers_result():
     got = sandbox.call(Path, "/tmp")  # a Path is no reader's result: refused, never unpickled
     assert isinstance(got, sandbox.Failed) and got.why == "crash"

@@ -3,7 +3,9 @@ lateness. Checks that need other returns (value rules in GX, prior year, rollup)
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -20,6 +22,7 @@ from schemas.forms import (
 )
 from schemas.registry import Registry
 
+from . import sandbox
 from .locate import (
     Labelled,
     find_form_sheet,
@@ -31,7 +34,9 @@ from .locate import (
 )
 from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
 from .values import norm_text, read_value
-from .workbook import Unreadable, read_workbook
+from .workbook import OVER_BUDGET, Unreadable, read_workbook
+
+log = logging.getLogger("pbstats")
 
 LEVEL_NAMES = {"village": "村（社区）", "township": "乡镇（街道）", "city": "市"}
 
@@ -65,6 +70,35 @@ def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Checke
     out.org_name = scrub(out.org_name, 200) if out.org_name else out.org_name
     out.sheet = scrub(out.sheet, 200) if out.sheet else out.sheet
     return out, book
+
+
+def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> list[CheckedReturn]:
+    """`check_file` for each file, in a guarded worker process (`transforms.sandbox`) that reads the
+    whole batch and answers file by file: one round trip per batch, and the reading runs beside the
+    caller (threads calling at once use as many workers). Never raises for bad content: a file that
+    breaks the reader, or its worker, is rejected with a reason."""
+    answers = sandbox.map_each(_check_in_worker, files, rules)
+    out = []
+    for (received, _), got in zip(files, answers, strict=True):
+        if isinstance(got, sandbox.Failed):
+            if got.why == "error":  # a reader bug must not stop the night
+                log.error("reading %s failed: %s", received.file_name, got.detail)
+                got = CheckedReturn(received=received, findings=[Finding("E-FILE", READER_FAILED)])
+            else:
+                got = CheckedReturn(received=received, findings=[Finding("E-FILE", OVER_BUDGET[got.why])])
+        else:
+            got.received = received  # the caller's own record of the file: never taken from a worker
+        out.append(got)
+    return out
+
+
+READER_FAILED = "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部"
+
+
+def _check_in_worker(rules: Rulebook, received: Received, data: bytes) -> CheckedReturn:
+    ret = check_file(received, data, rules)[0]
+    ret.received = None  # type: ignore[assignment]  # the caller puts its own back
+    return ret
 
 
 def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from schemas.forms import FORMS, Kind, Rule
@@ -11,17 +13,48 @@ from schemas.forms import FORMS, Kind, Rule
 from .model import CheckedReturn, Finding
 from .values import canonical
 
+NAN = float("nan")
+
 
 def value_frame(returns: Sequence[CheckedReturn], form_id: str) -> pd.DataFrame:
     """Rows: the returns of that form (index = position in `returns`); columns vXX (number) and tXX (text)."""
-    form = FORMS[form_id]
-    index = [i for i, r in enumerate(returns) if r.form_id == form_id]
-    data: dict[str, list] = {}
-    for ind in form.indicators:
-        vals = [returns[i].values.get(ind.code) for i in index]
-        data[f"v{ind.code}"] = [float(v) if v is not None else float("nan") for v in vals]
-        data[f"t{ind.code}"] = [canonical(v) if v is not None else None for v in vals]
-    return pd.DataFrame(data, index=index)
+    rows = ValueRows()
+    for i, r in enumerate(returns):
+        rows.add(i, r)
+    return rows.frame(form_id)
+
+
+class ValueRows:
+    """The value frames of a run, built a return at a time in compact columns (8 bytes a number, one
+    shared object a distinct text), so that a run can let go of each return once it is read."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, array] = {f: array("q") for f in FORMS}
+        self._numbers: dict[str, dict[str, array]] = {
+            f: {ind.code: array("d") for ind in form.indicators} for f, form in FORMS.items()
+        }
+        self._texts: dict[str, dict[str, list]] = {
+            f: {ind.code: [] for ind in form.indicators} for f, form in FORMS.items()
+        }
+        self._shared: dict[str, str] = {}
+
+    def add(self, position: int, ret: CheckedReturn) -> None:
+        if ret.form_id not in FORMS:
+            return
+        self._index[ret.form_id].append(position)
+        numbers, texts = self._numbers[ret.form_id], self._texts[ret.form_id]
+        for code, column in numbers.items():
+            v = ret.values.get(code)
+            column.append(float(v) if v is not None else NAN)
+            text = canonical(v) if v is not None else None
+            texts[code].append(self._shared.setdefault(text, text) if text is not None else None)
+
+    def frame(self, form_id: str) -> pd.DataFrame:
+        data: dict[str, object] = {}
+        for code, column in self._numbers[form_id].items():
+            data[f"v{code}"] = np.array(column, dtype=np.float64)
+            data[f"t{code}"] = self._texts[form_id][code]
+        return pd.DataFrame(data, index=list(self._index[form_id]))
 
 
 def violation_findings(

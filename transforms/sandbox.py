@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import itertools
 import logging
 import os
 import pickle
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ SECONDS = 10.0  # per call; a real return is read in milliseconds
 MEMORY = 2 << 30  # address space of a worker (RLIMIT_AS)
 MAX_IDLE = 8  # workers kept waiting between calls
 ISOLATE = True  # tests of what a reader does (not of its guard) may run it inline
-_PRELOAD = ("transforms.workbook", "transforms.feedback")
+_PRELOAD = ("transforms.workbook", "transforms.feedback", "transforms.checks")
 _HEADER = struct.Struct("<Q")
 
 
@@ -51,6 +52,7 @@ class Failed:
 class _Worker:
     def __init__(self, memory: int) -> None:
         self.memory = memory
+        self.shared: int | None = None  # the token of the `map_each` object this worker holds
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
         self.process = subprocess.Popen(
@@ -63,21 +65,30 @@ class _Worker:
         )
 
     def ask(self, request: bytes, seconds: float) -> bytes | Failed:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        """Send a request and wait for its (first) answer."""
+        assert self.process.stdin is not None
         try:
             self.process.stdin.write(_HEADER.pack(len(request)) + request)
             self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.stop()
+            return Failed("crash", f"exit code {self.process.returncode}")
+        return self.answer(seconds)
+
+    def answer(self, seconds: float) -> bytes | Failed:
+        """The next answer, within `seconds`; a worker that overruns or dies is stopped."""
+        assert self.process.stdout is not None
+        try:
             head = _read_exactly(self.process.stdout, _HEADER.size, time.monotonic() + seconds)
             if isinstance(head, bytes):
                 head = _read_exactly(self.process.stdout, _HEADER.unpack(head)[0], time.monotonic() + seconds)
-        except (BrokenPipeError, OSError):
+        except OSError:
             head = None
         if isinstance(head, bytes):
             return head
-        if head == "time":
-            self.stop()
-            return Failed("time", f"{seconds:g} s")
         self.stop()
+        if head == "time":
+            return Failed("time", f"{seconds:g} s")
         return Failed("crash", f"exit code {self.process.returncode}")
 
     def stop(self) -> None:
@@ -120,7 +131,7 @@ def call(fn: Callable[..., Any], *args: Any, seconds: float = SECONDS, memory: i
     worker = _take(memory)
     if worker is None:
         return fn(*args)
-    answer = worker.ask(pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL), seconds)
+    answer = worker.ask(pickle.dumps(("call", fn, args), protocol=pickle.HIGHEST_PROTOCOL), seconds)
     if isinstance(answer, Failed):
         log.warning("reader worker gave no result: %s (%s)", answer.why, answer.detail)
         return answer
@@ -154,6 +165,89 @@ def _take(memory: int) -> _Worker | None:
         log.warning("cannot start a reader process; files are read inline", exc_info=True)
         _inline = True
         return None
+
+
+def map_each(
+    fn: Callable[..., Any],
+    items: Sequence[tuple],
+    shared: Any = None,
+    *,
+    seconds: float = SECONDS,
+    memory: int = MEMORY,
+) -> list[Any]:
+    """`fn(shared, *item)` for each item, in one worker, each within its own budget: for each item
+    its result, or `Failed` ("time", "memory", "crash", or "error" when `fn` raised).
+
+    The items go to the worker in one request and come back one answer at a time, so a batch costs
+    one round trip, not one per item. `shared` (e.g. the rulebook) is sent once per worker. When the
+    worker dies or overruns on an item, that item gets its `Failed` and the rest go to a fresh worker.
+    """
+    out: list[Any] = []
+    while len(out) < len(items):
+        worker = _take(memory)
+        if worker is None:
+            out.extend(_inline_call(fn, shared, item) for item in items[len(out) :])
+            break
+        out.extend(_map_in(worker, fn, items[len(out) :], shared, seconds))
+    return out
+
+
+def _inline_call(fn: Callable[..., Any], shared: Any, item: tuple) -> Any:
+    try:
+        return fn(shared, *item)
+    except MemoryError as e:
+        return Failed("memory", repr(e)[:200])
+    except Exception as e:
+        log.exception("guarded call failed inline")
+        return Failed("error", f"{type(e).__name__}: {e}"[:500])
+
+
+def _map_in(worker: _Worker, fn, items: Sequence[tuple], shared: Any, seconds: float) -> list[Any]:
+    """Answers from one worker until the items are done or the worker is lost (the last answer is
+    then the `Failed` of the item it was lost on)."""
+    key, blob = _shared_blob(shared)
+    payload = None if worker.shared == key else blob
+    got = worker.ask(
+        pickle.dumps(("map", fn, key, payload, list(items)), protocol=pickle.HIGHEST_PROTOCOL), seconds
+    )
+    answers: list[Any] = []
+    while True:
+        if isinstance(got, Failed):
+            log.warning("reader worker gave no result: %s (%s)", got.why, got.detail)
+            answers.append(got)
+            return answers  # the worker was stopped; the caller goes on with a fresh one
+        worker.shared = key
+        try:
+            status, result = _SafeUnpickler(io.BytesIO(got)).load()
+        except Exception as e:
+            worker.stop()
+            answers.append(Failed("crash", f"unexpected answer: {type(e).__name__}"))
+            return answers
+        if status == "memory":
+            worker.stop()
+            answers.append(Failed("memory", str(result)))
+            return answers
+        answers.append(Failed("error", str(result)) if status == "error" else result)
+        if len(answers) == len(items):
+            _give_back(worker)
+            return answers
+        got = worker.answer(seconds)
+
+
+# what `map_each` shares with workers, pickled once: id → (the object, kept so that its id stays
+# its own; a token that is never reused; its bytes)
+_SHARED: dict[int, tuple[Any, int, bytes]] = {}
+_tokens = itertools.count(1)
+
+
+def _shared_blob(shared: Any) -> tuple[int, bytes]:
+    with _lock:
+        got = _SHARED.get(id(shared))
+        if got is None or got[0] is not shared:
+            while len(_SHARED) >= 4:
+                _SHARED.pop(next(iter(_SHARED)))
+            got = _SHARED[id(shared)] = (shared, next(_tokens), pickle.dumps(shared, pickle.HIGHEST_PROTOCOL))
+    return got[1], got[2]
 
 
 @atexit.register
@@ -192,6 +286,9 @@ class _SafeUnpickler(pickle.Unpickler):
         ("datetime", "time"),
         ("datetime", "timedelta"),
         ("datetime", "timezone"),
+        ("decimal", "Decimal"),
+        ("transforms.model", "CheckedReturn"),
+        ("transforms.model", "Finding"),
         ("transforms.model", "Workbook"),
         ("transforms.model", "Sheet"),
         ("transforms.workbook", "Unreadable"),
@@ -220,23 +317,37 @@ def _serve(memory: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort leaves no core file behind
     for module in _PRELOAD:
         __import__(module)
+    shared: dict[int, Any] = {}
     while True:
         head = requests.read(_HEADER.size)
         if len(head) < _HEADER.size:
             return
-        fn, args = pickle.loads(requests.read(_HEADER.unpack(head)[0]))
-        try:
-            reply = ("ok", fn(*args))
-        except MemoryError as e:
-            reply = ("memory", repr(e)[:200])
-        except BaseException as e:  # a Rust panic arrives as a BaseException; the caller decides
-            reply = ("error", f"{type(e).__name__}: {e}"[:500])
-        try:
-            data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        except MemoryError:
-            data = pickle.dumps(("memory", "result too large"))
-        answers.write(_HEADER.pack(len(data)) + data)
-        answers.flush()
+        request = pickle.loads(requests.read(_HEADER.unpack(head)[0]))
+        if request[0] == "map":
+            _, fn, key, payload, items = request
+            if payload is not None:
+                shared.clear()  # one shared object at a time: a worker serves one run
+                shared[key] = pickle.loads(payload)
+            for item in items:
+                _reply(answers, fn, (shared[key], *item))
+        else:
+            _, fn, args = request
+            _reply(answers, fn, args)
+
+
+def _reply(answers, fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        reply = ("ok", fn(*args))
+    except MemoryError as e:
+        reply = ("memory", repr(e)[:200])
+    except BaseException as e:  # a Rust panic arrives as a BaseException; the caller decides
+        reply = ("error", f"{type(e).__name__}: {e}"[:500])
+    try:
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except MemoryError:
+        data = pickle.dumps(("memory", "result too large"))
+    answers.write(_HEADER.pack(len(data)) + data)
+    answers.flush()
 
 
 if __name__ == "__main__":

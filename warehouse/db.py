@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -25,16 +26,19 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
+def make_engine(url: str | None = None, *, pooled: bool = True) -> Engine:
+    """The warehouse's engine; `pooled=False` for a short job in another process or task (each use
+    opens a connection and closes it, so nothing is left open behind it)."""
     url = normalise_url(url or os.environ.get("PBSTATS_WAREHOUSE_URL") or default_url(_home()))
+    pool = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
+        engine = create_engine(url, connect_args={"timeout": 60}, **pool)
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, **pool)
 
 
 def _home() -> Path:

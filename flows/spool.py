@@ -1,0 +1,101 @@
+"""Judged returns parked on disk between reading and loading.
+
+The value rules run once per form over the whole run (GX costs the same for ten rows as for ten
+thousand), so every return must be read before any is loaded. Holding them all in memory would make a
+run's peak grow with the inbox; the spool keeps each judged return pickled in an anonymous temporary
+file (gone with the process, whatever way it ends) and, in memory, only what ordering the loads and
+the value rules need: a sort key and the numbers, in compact columns.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from array import array
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from transforms.frames import ValueRows
+from transforms.model import CheckedReturn, Finding
+
+from .stages import Judged
+
+
+class Spool:
+    """An append-only store of `Judged`, addressed by position, with the run's value frames."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.TemporaryFile(dir=folder, prefix="pbstats-spool-")
+        self._fd = self._file.fileno()
+        self._end = 0
+        self._offsets = array("q")
+        self._lengths = array("q")
+        self._keys: list[tuple[int, datetime, str]] = []
+        self.values = ValueRows()
+        self.found: dict[int, list[Finding]] = {}  # findings of the value rules, by position
+
+    def add(self, judged: Judged) -> int:
+        position = len(self._keys)
+        blob = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
+        os.pwrite(self._fd, blob, self._end)
+        self._offsets.append(self._end)
+        self._lengths.append(len(blob))
+        self._end += len(blob)
+        inc, ret = judged.incoming, judged.checked
+        year = ret.year if ret is not None else inc.year  # a read return has no verdict yet, but its year
+        self._keys.append((year or 0, inc.received_at, inc.file_name))
+        if judged.checked is not None:
+            self.values.add(position, judged.checked)
+        return position
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, position: int) -> Judged:
+        judged: Judged = pickle.loads(os.pread(self._fd, self._lengths[position], self._offsets[position]))
+        if judged.checked is not None:
+            judged.checked.findings.extend(self.found.get(position, []))
+        return judged
+
+    def checked(self) -> Sequence[CheckedReturn]:
+        """The read returns by position, fetched when asked (the value rules ask for the few that break
+        a rule, to word their findings)."""
+        return _Checked(self)
+
+    def load_batches(self, size: int) -> Iterator[list[Judged]]:
+        """Earlier years first and never two years in one batch, so a year's 上年 and W-JUMP checks
+        see the year before loaded even when both arrive the same night."""
+        order = sorted(range(len(self._keys)), key=self._keys.__getitem__)
+        batch: list[int] = []
+        for position in order:
+            if batch and (len(batch) >= size or self._keys[batch[-1]][0] != self._keys[position][0]):
+                yield [self[p] for p in batch]
+                batch = []
+            batch.append(position)
+        if batch:
+            yield [self[p] for p in batch]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Checked(Sequence):
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+
+    def __len__(self) -> int:
+        return len(self._spool)
+
+    def __getitem__(self, position):  # type: ignore[override]
+        checked = self._spool[position].checked
+        assert checked is not None
+        return checked
