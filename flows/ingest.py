@@ -10,6 +10,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from expectations.run import warm_up_in_background
@@ -105,15 +107,23 @@ def read_all(entries: list[InboxEntry], run: Run) -> Iterator[list[stages.Judged
     """The read-and-check tasks, a few ahead of the one being collected: the readers stay busy while
     memory holds only the batches in flight, however large the inbox."""
     size = read_size(len(entries), run.settings)
-    args = (run.settings.archive, quote(run.rules), run.settings.url)
+    # quoted, Prefect does not walk the batch and the registry object by object; prefect-dask
+    # walks and rebuilds every argument anyway (and does not unwrap a quote), so there they go bare
+    local = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)
+    wrap = quote if local else _bare
+    args = (run.settings.archive, wrap(run.rules), run.settings.url)
     ahead = 2 * run.settings.read_workers
     pending: deque = deque()
     for i in range(0, len(entries), size):
-        pending.append(read_and_check.submit(quote(entries[i : i + size]), *args))
+        pending.append(read_and_check.submit(wrap(entries[i : i + size]), *args))
         if len(pending) >= ahead:
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def _bare(value):
+    return value
 
 
 @flow(
