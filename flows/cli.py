@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -30,10 +32,42 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+_api_starting: threading.Thread | None = None
+
+
+def _start_prefect_early(*, warm_gx: bool = True) -> None:
+    """Without PREFECT_API_URL a flow starts Prefect's temporary server and waits for it (about ten
+    seconds on two cores). Start it now, in a thread, so that it comes up while the pipeline's own
+    modules and Great Expectations load; the flow then finds it running (Prefect keeps one temporary
+    server per process, and stops it at exit). Any failure here is left to the flow to meet again."""
+    global _api_starting
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url or not current.server.ephemeral.enabled or _api_starting is not None:
+        return
+
+    def start() -> None:
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+        except Exception:
+            logging.getLogger("pbstats").warning("early start of Prefect's server failed", exc_info=True)
+
+    _api_starting = threading.Thread(target=start, name="prefect-api-start", daemon=True)
+    _api_starting.start()
+    if warm_gx:
+        from expectations.run import warm_up_in_background
+
+        warm_up_in_background()
+
+
 @app.command()
 def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help="收件箱目录")) -> None:
     """读取收件箱中的新报表：归档、校验、入库，并打印本次结果。"""
     _quiet_prefect()
+    _start_prefect_early()
     from .ingest import ingest as ingest_flow
     from .settings import Settings
 
@@ -45,6 +79,9 @@ def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help=
 def run_flow(flow_fn, **params):
     """Run a flow; an outage becomes a clear message and exit code 2 (nothing half-written)."""
     from sqlalchemy.exc import OperationalError
+
+    if _api_starting is not None:
+        _api_starting.join()
 
     from warehouse.runlock import RunLockBusy
 
@@ -161,6 +198,7 @@ def demo(
 ) -> None:
     """生成一个市两个年度的报表，逐夜运行数据管道，并打印结果与查看位置。"""
     _quiet_prefect()
+    _start_prefect_early()
     import json
     import shutil
 

@@ -7,7 +7,7 @@ import getpass
 
 import typer
 
-from .cli import _quiet_prefect, app, console, print_summary, run_flow
+from .cli import _quiet_prefect, _start_prefect_early, app, console, print_summary, run_flow
 
 
 @app.command()
@@ -18,6 +18,7 @@ def rerun(
 ) -> None:
     """从归档重新校验并入库某年度的报表（组织名录或规则更正之后），不读取新文件。"""
     _quiet_prefect()
+    _start_prefect_early()
     from .rerun import YearClosed
     from .rerun import rerun as rerun_flow
     from .settings import Settings
@@ -39,6 +40,7 @@ def backfill(
 ) -> None:
     """从归档补回数据仓库中缺少的报表（例如数据仓库重建之后）。"""
     _quiet_prefect()
+    _start_prefect_early()
     from .rerun import backfill as backfill_flow
     from .settings import Settings
 

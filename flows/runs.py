@@ -13,9 +13,10 @@ from prefect.runtime import flow_run
 from sqlalchemy import Engine
 
 from transforms.checks import Rulebook
+from transforms.rollup import evaluate_rollup
 from warehouse.catalogue import load_registry
 from warehouse.db import make_engine, upgrade
-from warehouse.load import finish_run, mark_interrupted_runs, start_run
+from warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, start_run
 from warehouse.queries import RunSummary, completeness_rows, run_summary
 from warehouse.runlock import run_lock
 
@@ -49,6 +50,7 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
         flow_run_id = flow_run.get_id()
         with engine.begin() as conn:
             interrupted = mark_interrupted_runs(conn)  # we hold the lock: a run still 'running' is dead
+            settle_rollups(conn, registry, evaluate_rollup)  # what an interrupted run left unchecked
             start_run(conn, run.run_id, str(flow_run_id) if flow_run_id else None, flow_name, source)
         if interrupted:
             log.warning(
@@ -65,6 +67,9 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
             except Exception:  # the warehouse is away: the next run marks this one interrupted
                 log.error("run %s could not be recorded as failed", run.run_id)
             raise
+        with engine.begin() as conn:
+            rollups = settle_rollups(conn, registry, evaluate_rollup)
+            log.info("rollup checks of %d (year, township) pairs run again", rollups)
         with engine.begin() as conn:
             finish_run(conn, run.run_id, "completed")
             run.summary = run_summary(conn, run.run_id, registry)

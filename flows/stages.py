@@ -18,7 +18,6 @@ from transforms.feedback import build_feedback
 from transforms.frames import ValueRows, violation_findings
 from transforms.model import CheckedReturn, Finding, Received
 from transforms.prior import compare_with_last_year
-from transforms.rollup import evaluate_rollup
 from warehouse.load import (
     BatchCounts,
     Incoming,
@@ -240,7 +239,7 @@ def load(engine: Engine, run_id: str, judged: Sequence[Judged], registry: Regist
         _add_last_year_checks(conn, [(j.incoming, j.checked) for j in judged])
         batch = [j.incoming for j in judged]
         seen = [j.seen for j in judged if j.seen is not None]
-        return load_batch(conn, run_id, batch, seen, registry, evaluate_rollup)
+        return load_batch(conn, run_id, batch, seen, registry)
 
 
 def load_rejudged(engine: Engine, run_id: str, batch: Sequence[Rejudged], registry: Registry) -> BatchCounts:
@@ -249,4 +248,4 @@ def load_rejudged(engine: Engine, run_id: str, batch: Sequence[Rejudged], regist
         lock(conn)
         _add_last_year_checks(conn, [(r.incoming, r.checked) for r in batch])
         items = [(r.submission_id, r.incoming) for r in batch]
-        return rejudge_batch(conn, run_id, items, registry, evaluate_rollup)
+        return rejudge_batch(conn, run_id, items, registry)

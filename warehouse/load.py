@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, text, tuple_, update
 
 from schemas.forms import FORMS
 from schemas.registry import Registry
@@ -19,6 +19,7 @@ from .tables import (
     inbox_file,
     load_run,
     rollup_check,
+    rollup_dirty,
     submission,
     submission_issue,
     year_state,
@@ -225,7 +226,6 @@ def load_batch(
     incoming: Sequence[Incoming],
     seen: Sequence[SeenFile],
     registry: Registry,
-    rollup: RollupFn,
 ) -> BatchCounts:
     """Record a batch in the caller's transaction; a file whose bytes are known is a duplicate."""
     lock(conn)
@@ -276,7 +276,7 @@ def load_batch(
     counts.accepted = len(accepted) - counts.superseded
     counts.held = sum(1 for inc in fresh if inc.status == "held")
     _remember_files(conn, seen, now)
-    rerun_rollups(conn, _townships_of(changed, registry), registry, rollup, now)
+    mark_rollups(conn, _townships_of(changed, registry))
     return counts
 
 
@@ -311,7 +311,6 @@ def rejudge_batch(
     run_id: str,
     items: Sequence[tuple[int, Incoming]],
     registry: Registry,
-    rollup: RollupFn,
 ) -> BatchCounts:
     """Judge archived submissions again (after a registry or rule correction): their status and
     findings are replaced, and each return's current version and facts settled anew."""
@@ -363,7 +362,7 @@ def rejudge_batch(
     counts.superseded = _count_status(conn, list(accepted), "superseded")
     counts.accepted = len(accepted) - counts.superseded
     counts.received = len(items)
-    rerun_rollups(conn, _townships_of(changed, registry), registry, rollup, now)
+    mark_rollups(conn, _townships_of(changed, registry))
     return counts
 
 
@@ -513,7 +512,7 @@ def settle(
             superseded,
         )
     for chunk in _chunks(stale, 200):
-        conn.execute(delete(fact_metric).where(_key_match(fact_metric, chunk)))
+        conn.execute(delete(fact_metric).where(_key_match(conn, fact_metric, chunk)))
     if history:
         insert_rows(conn, fact_metric_history, history)
     if fresh:
@@ -521,9 +520,13 @@ def settle(
     return changed
 
 
-def _key_match(table, keys):
-    """Rows of these (form, org, year) keys: one row-value IN, compiled once whatever the keys."""
-    return tuple_(table.c.form, table.c.org_code, table.c.year).in_([tuple(k) for k in keys])
+def _key_match(conn: Connection, table, keys):
+    """Rows of these (form, org, year) keys. PostgreSQL: one row-value IN (a statement compiled once
+    whatever the keys). SQLite plans a row-value IN over a list as a scan of the table, so there an
+    OR of equalities, which it answers from the key's index term by term."""
+    if conn.dialect.name == "postgresql":
+        return tuple_(table.c.form, table.c.org_code, table.c.year).in_([tuple(k) for k in keys])
+    return or_(*(and_(table.c.form == f, table.c.org_code == o, table.c.year == y) for f, o, y in keys))
 
 
 def insert_rows(conn: Connection, table, rows: Sequence[dict]) -> None:
@@ -557,7 +560,7 @@ def _facts_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[str, float, 
                 fact_metric.c.indicator_code,
                 fact_metric.c.value,
                 fact_metric.c.submission_id,
-            ).where(_key_match(fact_metric, chunk))
+            ).where(_key_match(conn, fact_metric, chunk))
         )
         for r in rows:
             out.setdefault((r.form, r.org_code, r.year), []).append(
@@ -578,7 +581,7 @@ def _accepted_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[int, date
                 submission.c.submission_id,
                 submission.c.received_at,
                 submission.c.file_name,
-            ).where(submission.c.status == "accepted", _key_match(submission, chunk))
+            ).where(submission.c.status == "accepted", _key_match(conn, submission, chunk))
         )
         for r in rows:
             out.setdefault((r.form, r.org_code, r.year), []).append(
@@ -610,6 +613,31 @@ def _remember_files(conn: Connection, seen: Sequence[SeenFile], now: datetime) -
 
 
 # ---- W-ROLLUP -----------------------------------------------------------------------------------
+
+
+def mark_rollups(conn: Connection, pairs: Sequence[tuple[int, str]]) -> None:
+    """Note (year, township) pairs whose rollup check a batch's changes can move; the check itself runs
+    once per run (`settle_rollups`), not once per batch: a province's batch touches every township."""
+    if not pairs:
+        return
+    noted = {tuple(r) for r in conn.execute(select(rollup_dirty.c.year, rollup_dirty.c.township_code))}
+    insert_rows(
+        conn, rollup_dirty, [{"year": y, "township_code": t} for y, t in pairs if (y, t) not in noted]
+    )
+
+
+def settle_rollups(conn: Connection, registry: Registry, rollup: RollupFn) -> int:
+    """Run the rollup check of every noted (year, township) and clear the notes; how many were run.
+    The caller holds the run lock: no other run notes pairs meanwhile."""
+    lock(conn)
+    pairs = sorted(
+        (r.year, r.township_code)
+        for r in conn.execute(select(rollup_dirty.c.year, rollup_dirty.c.township_code))
+    )
+    if pairs:
+        rerun_rollups(conn, pairs, registry, rollup, now_utc())
+        conn.execute(delete(rollup_dirty))
+    return len(pairs)
 
 
 def rerun_rollups(

@@ -159,6 +159,15 @@ rollup_check = Table(
     comment="One row per township × year × rolled-up DJ-2 indicator (W-ROLLUP state).",
 )
 
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("township_code", String(12), primary_key=True),
+    comment="(year, township) whose W-ROLLUP check must run again: written in the transaction that changed"
+    " its returns, cleared when the run re-checks it, so an interrupted run leaves it to the next.",
+)
+
 inbox_file = Table(
     "inbox_file",
     metadata,
