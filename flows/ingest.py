@@ -4,6 +4,7 @@ the stages live in flows/stages.py and below."""
 
 from __future__ import annotations
 
+import gc
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +78,7 @@ def value_rules(spool: Spool) -> int:
     cache_policy=NO_CACHE,
 )
 def load(batch: list[stages.Judged], run: Run) -> BatchCounts:
-    stages.conclude(batch, run.settings.archive, run.settings.quarantine)
+    stages.conclude(batch, run.settings.archive, run.settings.quarantine, run.settings.read_workers)
     counts = stages.load(run.engine, run.run_id, batch, run.rules.registry)
     get_run_logger().info(
         "loaded %d: accepted %d, rejected %d, superseded %d, duplicates %d, held %d",
@@ -145,10 +146,18 @@ def ingest(inbox: str | None = None) -> RunSummary:
             warm_up_in_background()  # GX's import, while the files are read
         progress = Progress(len(entries) * 2, "读取与入库进度")
         with Spool(run.settings.home.resolve() / "tmp") as spool:
-            for judged in read_all(entries, run):
-                for j in judged:
-                    spool.add(j)
-                progress.advance(len(judged))
+            gc.freeze()  # what is loaded by now outlives the reading: keep it out of the collections below
+            try:
+                for judged in read_all(entries, run):
+                    for j in judged:
+                        spool.add(j)
+                    progress.advance(len(judged))
+                    # a finished task's state and future hold its result in reference cycles, which
+                    # the collector reaches only now and then: let each batch go once it is spooled
+                    del judged
+                    gc.collect()
+            finally:
+                gc.unfreeze()
             value_rules(quote(spool))
             for batch in spool.load_batches(run.settings.batch_size):
                 with_retries(load, run)(quote(batch), quote(run))

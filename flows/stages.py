@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -90,18 +91,23 @@ def read_batch(
     return judged
 
 
-def conclude(judged: Sequence[Judged], archive_root: Path, quarantine_root: Path) -> None:
+def conclude(judged: Sequence[Judged], archive_root: Path, quarantine_root: Path, workers: int = 1) -> None:
     """After the value rules: each file's verdict; a rejected one goes to quarantine with its feedback
-    workbook (its bytes read back from the archive: only rejected files are read twice)."""
-    for j in judged:
+    workbook (its bytes read back from the archive: only rejected files are read twice). Feedback
+    workbooks are built `workers` at a time, each in a reader process of its own."""
+    pending = [j for j in judged if j.checked is not None and j.incoming.status == "pending"]
+
+    def feedback(j: Judged) -> str | None:
         ret = j.checked
-        if ret is None or j.incoming.status != "pending":
-            continue
-        feedback_path = None
-        if ret.rejected:
-            data = (archive_root / ret.received.archive_path).read_bytes()
-            feedback_path = _quarantine(ret, data, quarantine_root)
-        j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", feedback_path)
+        if not ret.rejected:
+            return None
+        return _quarantine(ret, (archive_root / ret.received.archive_path).read_bytes(), quarantine_root)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="feedback") as pool:
+        paths = list(pool.map(feedback, pending))
+    for j, path in zip(pending, paths, strict=True):
+        ret = j.checked
+        j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", path)
 
 
 def restore_batch(

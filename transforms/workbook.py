@@ -195,31 +195,43 @@ def survey_content(data: bytes) -> _Survey:
                         f"文件解压后达 {unpacked / 1048576:.0f} MB，超过 100 MB 的上限，请删除无关内容后报送"
                     )
                 )
-            if not _members_hold_up(data, infos):
+            members = _members_unpacked(data, infos)
+            if members is None:
                 return _Survey(Unreadable("文件已损坏（压缩包校验失败），请重新导出后报送"))
-            if "encryption-data" in _manifest(zf):
+            if "encryption-data" in _manifest(members):
                 return _Survey(Unreadable("文件设置了密码（已加密），请取消密码后重新报送"))
-            names = {i.filename for i in infos}
-            if "xl/workbook.bin" in names:
+            if "xl/workbook.bin" in members.bodies:
                 return _Survey(Unreadable("文件是 Excel 二进制工作簿（.xlsb），请另存为 .xlsx 后报送"))
-            if "xl/workbook.xml" in names:
-                return _survey_xlsx(zf)
-            if "content.xml" in names:
-                return _survey_ods(zf)
+            if "xl/workbook.xml" in members.bodies:
+                return _survey_xlsx(members)
+            if "content.xml" in members.bodies:
+                return _survey_ods(members)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError, zlib.error):
         return _Survey(Unreadable(CORRUPT))
     return _Survey()
 
 
-def _members_hold_up(data: bytes, infos: list[zipfile.ZipInfo]) -> bool:
-    """Every member unpacks to exactly the size and CRC it declares. (zipfile's testzip stops at the
-    declared size; calamine's zip reader does not, so a member that unpacks to more is a bomb.)"""
+@dataclass
+class _Members:
+    """A package's members, each unpacked once and checked (what the survey reads, like `ZipFile.read`)."""
+
+    bodies: dict[str, bytes]
+
+    def read(self, name: str) -> bytes:
+        return self.bodies[name]
+
+
+def _members_unpacked(data: bytes, infos: list[zipfile.ZipInfo]) -> _Members | None:
+    """Every member unpacked, or None unless each comes to exactly the size and CRC it declares.
+    (zipfile's testzip stops at the declared size; calamine's zip reader does not, so a member that
+    unpacks to more is a bomb.) The total was checked against the cap from the declared sizes."""
+    bodies: dict[str, bytes] = {}
     for info in infos:
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            return False  # Excel, WPS and LibreOffice write nothing else
+            return None  # Excel, WPS and LibreOffice write nothing else
         at = info.header_offset
         if data[at : at + 4] != ZIP_MAGIC or at + 30 > len(data):
-            return False
+            return None
         name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
         start = at + 30 + name_length + extra_length
         packed = data[start : start + info.compress_size]
@@ -230,15 +242,16 @@ def _members_hold_up(data: bytes, infos: list[zipfile.ZipInfo]) -> bool:
             try:
                 body = inflate.decompress(packed, info.file_size + 1)
             except zlib.error:
-                return False
+                return None
             if inflate.unconsumed_tail:
-                return False
+                return None
         if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
-            return False
-    return True
+            return None
+        bodies[info.filename] = body  # as zipfile reads a repeated name: the last one
+    return _Members(bodies)
 
 
-def _manifest(zf: zipfile.ZipFile) -> str:
+def _manifest(zf: _Members) -> str:
     try:
         return zf.read("META-INF/manifest.xml")[:1_000_000].decode("utf-8", "replace")
     except KeyError:
@@ -281,7 +294,7 @@ def _xml_unescape(b: bytes) -> str:
     )
 
 
-def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+def _sheet_parts(zf: _Members) -> dict[str, str]:
     """Sheet name → part path inside the package, from workbook.xml and its rels."""
     book = zf.read("xl/workbook.xml")
     rels = zf.read("xl/_rels/workbook.xml.rels")
@@ -310,7 +323,7 @@ def _col_index(letters: bytes) -> int:
     return n - 1
 
 
-def _shared_string_sizes(zf: zipfile.ZipFile) -> list[int] | Unreadable:
+def _shared_string_sizes(zf: _Members) -> list[int] | Unreadable:
     """Rough characters of each shared string (its XML without tags), in order."""
     try:
         xml = zf.read("xl/sharedStrings.xml")
@@ -327,7 +340,7 @@ def _shared_string_sizes(zf: zipfile.ZipFile) -> list[int] | Unreadable:
     return [len(_TEXT_RE.sub(b"", item)) for item in items]
 
 
-def _survey_xlsx(zf: zipfile.ZipFile) -> _Survey:
+def _survey_xlsx(zf: _Members) -> _Survey:
     try:
         parts = _sheet_parts(zf)
     except (KeyError, ValueError):
@@ -467,7 +480,7 @@ def _repeat(attrs: dict[bytes, bytes], key: bytes) -> int | None:
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
-def _survey_ods(zf: zipfile.ZipFile) -> _Survey:
+def _survey_ods(zf: _Members) -> _Survey:
     """The tables of content.xml as calamine expands them (it reads every table when it opens the
     file): repeated rows and columns count in full, and so does the text of a repeated cell."""
     try:
