@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sys
-import threading
 from pathlib import Path
 
 import typer
@@ -32,35 +30,13 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-_api_starting: threading.Thread | None = None
+def _start_prefect_early() -> None:
+    """Prefect's temporary server (when no API is configured) starts now, beside the imports.
+    (Warming Great Expectations up here too would make a cold night 1-2 s shorter and a night with
+    nothing new, which never needs it, 2 s longer: the flow warms it up once it has files to read.)"""
+    from . import local_api
 
-
-def _start_prefect_early(*, warm_gx: bool = True) -> None:
-    """Without PREFECT_API_URL a flow starts Prefect's temporary server and waits for it (about ten
-    seconds on two cores). Start it now, in a thread, so that it comes up while the pipeline's own
-    modules and Great Expectations load; the flow then finds it running (Prefect keeps one temporary
-    server per process, and stops it at exit). Any failure here is left to the flow to meet again."""
-    global _api_starting
-    from prefect.settings import get_current_settings
-
-    current = get_current_settings()
-    if current.api.url or not current.server.ephemeral.enabled or _api_starting is not None:
-        return
-
-    def start() -> None:
-        try:
-            from prefect.server.api.server import SubprocessASGIServer
-
-            SubprocessASGIServer().start()
-        except Exception:
-            logging.getLogger("pbstats").warning("early start of Prefect's server failed", exc_info=True)
-
-    _api_starting = threading.Thread(target=start, name="prefect-api-start", daemon=True)
-    _api_starting.start()
-    if warm_gx:
-        from expectations.run import warm_up_in_background
-
-        warm_up_in_background()
+    local_api.start_if_needed()
 
 
 @app.command()
@@ -80,13 +56,13 @@ def run_flow(flow_fn, **params):
     """Run a flow; an outage becomes a clear message and exit code 2 (nothing half-written)."""
     from sqlalchemy.exc import OperationalError
 
-    if _api_starting is not None:
-        _api_starting.join()
-
     from warehouse.runlock import RunLockBusy
 
+    from . import local_api
+
     try:
-        return flow_fn(**params)
+        with local_api.use():
+            return flow_fn(**params)
     except OperationalError as e:
         first = str(e).splitlines()[0]
         console.print(f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{first}[/red]")

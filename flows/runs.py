@@ -76,7 +76,7 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
             years = sorted({y for y in _years_of(conn, run.run_id)})
             completeness = completeness_rows(conn, years)
         publish_run(run.summary, title, str(settings.quarantine), completeness)
-        if review:
+        if review and run.summary.received:  # nothing new: last night's review still stands
             publish_review(engine, years)
         log.info(
             "run %s completed: %d files, accepted %d, rejected %d",

@@ -1,0 +1,121 @@
+"""Prefect's temporary API for a command run without PREFECT_API_URL, started as the command begins.
+
+Left to itself, a flow run with no API starts Prefect's temporary server when the flow starts: it
+imports the server's modules into this process (3 s), spawns the server and waits for it (5 s on two
+cores, more on a fresh PREFECT_HOME), and only then runs. Here the same server process — the
+uvicorn command and environment Prefect's `SubprocessASGIServer` uses — is spawned at once, before
+the pipeline's own modules load, so that both come up together; the flow is then run against it
+(`use()`), and it is stopped when the command exits. Where an API is configured (a `pbstats serve`
+installation, a profile, the test harness) nothing is started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_server: subprocess.Popen | None = None
+_url: str | None = None
+
+
+def start_if_needed() -> None:
+    """Spawn the temporary server unless Prefect is configured with an API (or one was started)."""
+    global _server, _url
+    if _server is not None:
+        return
+    import prefect
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url or not current.server.ephemeral.enabled:
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        **current.to_environment_variables(exclude_unset=True),
+        # what Prefect sets for its own temporary server: no UI, ephemeral mode
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    _server = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn",
+            "--app-dir", str(Path(prefect.__file__).parent.parent),
+            "--factory", "prefect.server.api.server:create_app",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "error", "--lifespan", "on",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    _url = f"http://127.0.0.1:{port}/api"
+    atexit.register(stop)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGTERM when this command dies, however it dies
+    (atexit does not run on SIGKILL), so that no server is left behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 15, 0, 0, 0)
+
+
+@contextmanager
+def use() -> Iterator[None]:
+    """Run what is inside against the server `start_if_needed` started, once it answers; a no-op
+    when none was started (Prefect then does as it is configured)."""
+    if _server is None or _url is None:
+        yield
+        return
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    _wait_healthy(_url, max(60, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    with temporary_settings(updates={PREFECT_API_URL: _url}):
+        yield
+
+
+def _wait_healthy(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if _server is not None and _server.poll() is not None:
+            raise RuntimeError(f"Prefect's temporary server exited with code {_server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Prefect's temporary server at {url} did not answer in {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def stop() -> None:
+    global _server, _url
+    server, _server, _url = _server, None, None
+    if server is None or server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
