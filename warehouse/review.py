@@ -3,8 +3,10 @@ views, each year's hierarchy from dim_org's validity spans. No figures are compu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from sys import intern
 
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
@@ -58,8 +60,9 @@ ORDER BY o.org_code
     return [OrgInYear(*r) for r in conn.execute(text(sql), {"y": year})]
 
 
-def metric_values(conn: Connection, years: tuple[int, ...]) -> list[MetricValue]:
-    """The current values of those years, org by org."""
+def metric_values(conn: Connection, years: tuple[int, ...]) -> Iterator[MetricValue]:
+    """The current values of those years, org by org, as they come (a province's year is a few hundred
+    thousand values: the caller keeps what it needs). Codes are interned: each repeats per indicator."""
     rows = conn.execute(
         text(
             "SELECT org_code, year, form, indicator_code, value FROM v_metric_values "
@@ -67,7 +70,9 @@ def metric_values(conn: Connection, years: tuple[int, ...]) -> list[MetricValue]
         ),
         {"lo": min(years), "hi": max(years)},
     )
-    return [MetricValue(r[0], int(r[1]), r[2], r[3], float(r[4])) for r in rows if int(r[1]) in years]
+    for r in rows:
+        if int(r[1]) in years:
+            yield MetricValue(intern(r[0]), int(r[1]), intern(r[2]), intern(r[3]), float(r[4]))
 
 
 def city_by_year(conn: Connection) -> dict[int, dict[tuple[str, str], float]]:
