@@ -16,8 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,25 +85,13 @@ def use() -> Iterator[None]:
         temporary_settings,
     )
 
-    _wait_healthy(_url, max(60, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    from .serve import wait_healthy
+
+    wait_healthy(
+        _url, max(60, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()), proc=_server, every=0.1
+    )
     with temporary_settings(updates={PREFECT_API_URL: _url}):
         yield
-
-
-def _wait_healthy(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if _server is not None and _server.poll() is not None:
-            raise RuntimeError(f"Prefect's temporary server exited with code {_server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Prefect's temporary server at {url} did not answer in {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def stop() -> None:

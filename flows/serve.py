@@ -25,9 +25,14 @@ def prefect_bin() -> str:
     return str(Path(sys.executable).with_name("prefect"))
 
 
-def wait_healthy(api_url: str, timeout: float = 90) -> None:
+def wait_healthy(
+    api_url: str, timeout: float = 90, *, proc: subprocess.Popen | None = None, every: float = 0.5
+) -> None:
+    """Until the API answers its health check; fails early when `proc` (the server) has exited."""
     deadline = time.monotonic() + timeout
     while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"Prefect's server exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{api_url}/health", timeout=2) as r:
                 if r.status == 200:
@@ -36,7 +41,7 @@ def wait_healthy(api_url: str, timeout: float = 90) -> None:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"Prefect API at {api_url} did not become healthy in {timeout:.0f}s")
-        time.sleep(0.5)
+        time.sleep(every)
 
 
 def start_server(host: str, port: int, env: dict) -> subprocess.Popen:
