@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import logging
 import os
 import re
 import stat
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,13 +132,67 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def archive(root: Path, data: bytes, sha: str, file_name: str) -> str:
     """Keep the bytes as received under their hash; returns the path relative to the archive root."""
-    suffix = suffix_of(file_name)
-    suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
-    rel = f"{sha[:2]}/{sha}{suffix}"
-    target = root / rel
-    if not target.exists() or target.stat().st_size != len(data):
-        _write_atomic(target, data)
-    return rel
+    return archive_all(root, [(data, sha, file_name)])[0]
+
+
+def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str]:
+    """`archive` for a batch of (bytes, sha256, file name): each file is written under a temporary
+    name, the file system is synced once for the batch, then every file is renamed into place and the
+    renames synced. As safe as a sync per file (nothing is under its final name before its bytes are on
+    disk), at the cost of two syncs per batch instead of one per file (25,000 syncs a province)."""
+    rels, pending = [], []
+    try:
+        for data, sha, file_name in files:
+            suffix = suffix_of(file_name)
+            suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+            rel = f"{sha[:2]}/{sha}{suffix}"
+            rels.append(rel)
+            target = root / rel
+            if target.exists() and target.stat().st_size == len(data):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # unique per writer: two threads may archive the same bytes (a re-sent file) at the same moment
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            pending.append((tmp, target))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+        if pending:
+            _sync(root, [tmp for tmp, _ in pending])
+            for tmp, target in pending:
+                os.replace(tmp, target)
+            _sync(root, sorted({target.parent for _, target in pending}))
+    except BaseException:  # a full disk or a kill: no half-written file stays behind under any name
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+        raise
+    return rels
+
+
+def _sync(root: Path, paths: Sequence[Path]) -> None:
+    """Everything written under `root` on disk: one syncfs(2) of its file system where there is one
+    (Linux), else an fsync of each path given (files or folders)."""
+    syncfs = _syncfs()
+    if syncfs is not None:
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@functools.cache
+def _syncfs():
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
 
 
 def safe_name(file_name: str, limit: int = 120) -> str:
@@ -155,13 +212,18 @@ def quarantine(
     root: Path, data: bytes, feedback: bytes, sha: str, file_name: str, year: int | None, org: str | None
 ) -> str:
     """Keep a rejected return and its feedback workbook together; returns the feedback path, relative."""
+    kept, rel = quarantine_paths(sha, file_name, year, org)
+    _write_atomic(root / kept, data)
+    _write_atomic(root / rel, feedback)
+    return str(rel)
+
+
+def quarantine_paths(sha: str, file_name: str, year: int | None, org: str | None) -> tuple[Path, Path]:
+    """Where `quarantine` keeps a rejected return and its feedback workbook (relative to its root)."""
     folder = Path(str(year or "年度不明")) / (org or "组织不明")
     name = safe_name(file_name)
     stem = name.rsplit(".", 1)[0]
-    _write_atomic(root / folder / f"{sha[:8]}-{name}", data)
-    rel = folder / f"{sha[:8]}-{stem}-审核意见.xlsx"
-    _write_atomic(root / rel, feedback)
-    return str(rel)
+    return folder / f"{sha[:8]}-{name}", folder / f"{sha[:8]}-{stem}-审核意见.xlsx"
 
 
 RECEIPTS = "receipts.jsonl"

@@ -78,8 +78,10 @@ def value_rules(spool: Spool) -> int:
     cache_policy=NO_CACHE,
 )
 def load(batch: list[stages.Judged], run: Run) -> BatchCounts:
-    stages.conclude(batch, run.settings.archive, run.settings.quarantine, run.settings.read_workers)
-    counts = stages.load(run.engine, run.run_id, batch, run.rules.registry)
+    settings = run.settings
+    rejected = stages.conclude(batch, settings.quarantine)
+    with stages.Feedback(rejected, settings.archive, settings.quarantine, settings.read_workers) as feedback:
+        counts = stages.load(run.engine, run.run_id, batch, run.rules.registry, before_commit=feedback.wait)
     get_run_logger().info(
         "loaded %d: accepted %d, rejected %d, superseded %d, duplicates %d, held %d",
         counts.received,

@@ -77,9 +77,12 @@ def load_review(conn: Connection, year: int, township: str | None = None) -> tup
         rollups=wr.rollup_states(conn, year),
         closed=wr.is_closed(conn, year),
     )
+    return rv.build_review(data), _meta(conn)
+
+
+def _meta(conn: Connection) -> ReportMeta:
     at = wr.as_of(conn)
-    meta = ReportMeta(wr.city_name(conn) or "", at.at, at.run_id, at.flow_run_id, datetime.now(UTC))
-    return rv.build_review(data), meta
+    return ReportMeta(wr.city_name(conn) or "", at.at, at.run_id, at.flow_run_id, datetime.now(UTC))
 
 
 # ---- charts ---------------------------------------------------------------------------------------
@@ -300,7 +303,7 @@ footer { margin-top: 30px; color: #777; font-size: 12px; border-top: 1px solid #
 """
 
 
-def title_of(review: rv.Review, meta: ReportMeta) -> str:
+def title_of(review: rv.Review | rv.Summary, meta: ReportMeta) -> str:
     scope = review.scope if review.township else meta.city
     return f"{scope}{review.year}年度党建工作统计年报"
 
@@ -397,9 +400,25 @@ def _md_row(cells) -> str:
     return "| " + " | ".join(str(c).replace("|", "｜") for c in cells) + " |"
 
 
+def load_summary(conn: Connection, year: int) -> tuple[rv.Summary, ReportMeta]:
+    """The city's year in brief, from the warehouse's aggregates (its cost does not grow with the returns)."""
+    data = rv.SummaryInput(
+        year=year,
+        orgs_now=_orgs(wr.hierarchy(conn, year)),
+        orgs_before=_orgs(wr.hierarchy(conn, year - 1)),
+        city_years=wr.city_by_year(conn),
+        dj2_reported=wr.reporting_orgs(conn, year, "DJ-2", ("01", "02")),
+        completeness=wr.completeness(conn, year),
+        warnings=wr.open_warnings(conn, year),
+        rollups=wr.rollup_states(conn, year),
+        closed=wr.is_closed(conn, year),
+    )
+    return rv.build_summary(data), _meta(conn)
+
+
 def review_markdown(conn: Connection, year: int) -> str:
     """The year's review as a Chinese markdown summary (the Prefect artifact of each nightly run)."""
-    review, meta = load_review(conn, year)
+    review, meta = load_summary(conn, year)
     lines = [
         f"# {title_of(review, meta)}（摘要）",
         "",

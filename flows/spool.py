@@ -20,7 +20,7 @@ from pathlib import Path
 from transforms.frames import ValueRows
 from transforms.model import CheckedReturn, Finding
 
-from .stages import Judged
+from .stages import Judged, plan_batches
 
 
 class Spool:
@@ -66,16 +66,8 @@ class Spool:
         return _Checked(self)
 
     def load_batches(self, size: int) -> Iterator[list[Judged]]:
-        """Earlier years first and never two years in one batch, so a year's 上年 and W-JUMP checks
-        see the year before loaded even when both arrive the same night."""
-        order = sorted(range(len(self._keys)), key=self._keys.__getitem__)
-        batch: list[int] = []
-        for position in order:
-            if batch and (len(batch) >= size or self._keys[batch[-1]][0] != self._keys[position][0]):
-                yield [self[p] for p in batch]
-                batch = []
-            batch.append(position)
-        if batch:
+        """The judged returns in load batches (`stages.plan_batches`), each read back when its turn comes."""
+        for batch in plan_batches(self._keys, size):
             yield [self[p] for p in batch]
 
     def close(self) -> None:

@@ -4,10 +4,10 @@ of inbox files (or archived ones, for a rerun), then load it. The flows only wir
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -30,7 +30,15 @@ from warehouse.load import (
 )
 from warehouse.tables import submission
 
-from .files import InboxEntry, archive, quarantine, read_entry, record_receipts, sha256_of
+from .files import (
+    InboxEntry,
+    archive_all,
+    quarantine,
+    quarantine_paths,
+    read_entry,
+    record_receipts,
+    sha256_of,
+)
 
 log = logging.getLogger("pbstats")
 
@@ -70,12 +78,14 @@ def read_batch(
 ) -> list[Judged]:
     """Archive each file, then read those whose bytes are new and judge each on its own. The value
     rules (GX) and the verdict come after, over the whole run: see `value_rules` and `conclude`."""
-    loaded: list[tuple[InboxEntry, bytes, Received]] = []
-    for entry in entries:
-        data = read_entry(entry)
-        sha = sha256_of(data)
-        rel = archive(archive_root, data, sha, entry.name)  # archived before anything reads it
-        loaded.append((entry, data, Received(entry.name, sha, len(data), entry.received_at, rel)))
+    got = [(entry, read_entry(entry)) for entry in entries]
+    shas = [sha256_of(data) for _, data in got]
+    # archived before anything reads them
+    rels = archive_all(archive_root, [(data, sha, e.name) for (e, data), sha in zip(got, shas, strict=True)])
+    loaded = [
+        (entry, data, Received(entry.name, sha, len(data), entry.received_at, rel))
+        for (entry, data), sha, rel in zip(got, shas, rels, strict=True)
+    ]
     receipts = [(r.sha256, r.file_name, r.received_at, r.archive_path) for _, _, r in loaded]
     record_receipts(archive_root, receipts)
     known = known_hashes(engine, {r.sha256 for _, _, r in loaded})
@@ -91,23 +101,51 @@ def read_batch(
     return judged
 
 
-def conclude(judged: Sequence[Judged], archive_root: Path, quarantine_root: Path, workers: int = 1) -> None:
-    """After the value rules: each file's verdict; a rejected one goes to quarantine with its feedback
-    workbook (its bytes read back from the archive: only rejected files are read twice). Feedback
-    workbooks are built `workers` at a time, each in a reader process of its own."""
-    pending = [j for j in judged if j.checked is not None and j.incoming.status == "pending"]
-
-    def feedback(j: Judged) -> str | None:
+def conclude(judged: Sequence[Judged], quarantine_root: Path) -> list[Judged]:
+    """After the value rules: each read file's verdict, and for a rejected one where its feedback
+    workbook will be (`Feedback` writes it). Returns the rejected ones. What a load attempt added to
+    a verdict (a closed year's hold, last year's checks) is made again from the return on a retry."""
+    rejected = []
+    for j in judged:
         ret = j.checked
-        if not ret.rejected:
-            return None
+        if ret is None:
+            continue
+        path = None
+        if ret.rejected:
+            rec = ret.received
+            path = str(quarantine_paths(rec.sha256, rec.file_name, ret.year, ret.org_code)[1])
+            rejected.append(j)
+        j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", path)
+    return rejected
+
+
+class Feedback:
+    """Rejected files to quarantine with their feedback workbooks, built in the background (`workers` at
+    a time, each in a reader process of its own) while the batch is loaded; `wait` before the load
+    commits, so that no verdict is recorded without its feedback on disk. Each file's bytes are read
+    back from the archive: only rejected files are read twice."""
+
+    def __init__(
+        self, rejected: Sequence[Judged], archive_root: Path, quarantine_root: Path, workers: int
+    ) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="feedback")
+        self._futures = [
+            self._pool.submit(self._write, j.checked, archive_root, quarantine_root) for j in rejected
+        ]
+
+    @staticmethod
+    def _write(ret: CheckedReturn, archive_root: Path, quarantine_root: Path) -> str:
         return _quarantine(ret, (archive_root / ret.received.archive_path).read_bytes(), quarantine_root)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="feedback") as pool:
-        paths = list(pool.map(feedback, pending))
-    for j, path in zip(pending, paths, strict=True):
-        ret = j.checked
-        j.incoming = _incoming(ret.received, ret, "rejected" if ret.rejected else "accepted", path)
+    def wait(self) -> None:
+        for future in self._futures:
+            future.result()  # a file that could not be written fails the load (and its retry writes it)
+
+    def __enter__(self) -> Feedback:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def restore_batch(
@@ -217,16 +255,28 @@ def issue_row(f: Finding) -> dict:
 
 
 def load_batches(judged: Sequence, size: int) -> list[list]:
-    """Earlier years first and never two years in one batch, so a year's 上年 and W-JUMP checks
-    see the year before loaded even when both arrive the same night."""
-    ordered = sorted(
-        judged, key=lambda j: (j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name)
-    )
-    batches: list[list] = []
-    for j in ordered:
-        if not batches or len(batches[-1]) >= size or batches[-1][-1].incoming.year != j.incoming.year:
+    """`plan_batches` over judged files in memory."""
+    keys = [(j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name) for j in judged]
+    return [[judged[i] for i in batch] for batch in plan_batches(keys, size)]
+
+
+def plan_batches(keys: Sequence[tuple[int, datetime, str]], size: int) -> list[list[int]]:
+    """Positions of the load batches of files keyed (year or 0, received at, file name): earlier years
+    first and never two years in one batch, so that a year's 上年 and W-JUMP checks see the year before
+    loaded even when both arrive the same night. Files with no year (rejected: unreadable, no 统计年度)
+    need no year before them: they are spread evenly over the other batches, so that their feedback
+    workbooks are built while those batches load, not in a batch of their own with nothing to overlap."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    yearless = [p for p in order if not keys[p][0]]
+    batches: list[list[int]] = []
+    for p in order[len(yearless) :]:
+        if not batches or len(batches[-1]) >= size or keys[batches[-1][-1]][0] != keys[p][0]:
             batches.append([])
-        batches[-1].append(j)
+        batches[-1].append(p)
+    if not batches:
+        return [yearless[i : i + size] for i in range(0, len(yearless), size)]
+    for i, p in enumerate(yearless):
+        batches[i % len(batches)].append(p)
     return batches
 
 
@@ -238,14 +288,24 @@ def _add_last_year_checks(conn, pairs: Sequence[tuple[Incoming, CheckedReturn | 
             inc.issues.append(issue_row(f))
 
 
-def load(engine: Engine, run_id: str, judged: Sequence[Judged], registry: Registry) -> BatchCounts:
-    """One transaction: last year's checks against what is loaded now, then the batch itself."""
+def load(
+    engine: Engine,
+    run_id: str,
+    judged: Sequence[Judged],
+    registry: Registry,
+    before_commit: Callable[[], None] | None = None,
+) -> BatchCounts:
+    """One transaction: last year's checks against what is loaded now, then the batch itself;
+    `before_commit` last, inside the transaction (an exception there rolls the batch back)."""
     with engine.begin() as conn:
         lock(conn)
         _add_last_year_checks(conn, [(j.incoming, j.checked) for j in judged])
         batch = [j.incoming for j in judged]
         seen = [j.seen for j in judged if j.seen is not None]
-        return load_batch(conn, run_id, batch, seen, registry)
+        counts = load_batch(conn, run_id, batch, seen, registry)
+        if before_commit is not None:
+            before_commit()
+        return counts
 
 
 def load_rejudged(engine: Engine, run_id: str, batch: Sequence[Rejudged], registry: Registry) -> BatchCounts:

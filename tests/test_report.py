@@ -4,6 +4,7 @@ files it writes (HTML, Word, markdown), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import zipfile
@@ -139,13 +140,19 @@ def loaded(tmp_path: Path, warehouse_url: str, prefect_harness, monkeypatch):
 
 
 def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
-    from flows.report import load_review, review_markdown, write_report
+    from flows.report import load_review, load_summary, review_markdown, write_report
 
     settings, engine, sent = loaded
     with engine.connect() as conn:
         review, meta = load_review(conn, 2025)
+        summary, _ = load_summary(conn, 2025)
         markdown = review_markdown(conn, 2025)
         html, docx_path = write_report(conn, 2025, tmp_path / "out")
+
+    # the nightly summary, from the warehouse's aggregates, says what the full review says of the city
+    for field in dataclasses.fields(rv.Summary):
+        assert getattr(summary, field.name) == getattr(review, field.name), field.name
+    assert summary.paragraphs and summary.headline and summary.pending
 
     # the headline, city-wide: every figure and last year's, summed here from what was sent
     for f, metric in zip(review.headline, [*rv.HEADLINE, rv.CROSS_CHECK], strict=True):

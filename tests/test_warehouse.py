@@ -176,3 +176,44 @@ def test_registry_load_refuses_overlapping_spans(tmp_path: Path, monkeypatch):
     )
     result = CliRunner().invoke(app, ["registry", "load", str(csv)])
     assert result.exit_code == 1 and "overlap" in result.output
+
+
+def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(warehouse_url):
+    """insert_rows takes the driver's own bulk path (executemany over tuples, COPY): what it stores
+    reads back the same as rows inserted through SQLAlchemy, datetimes, NULLs and text included."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from warehouse.load import COPY_FROM, insert_rows
+    from warehouse.tables import fact_metric_history as history
+
+    engine = make_engine(warehouse_url)
+    upgrade(engine)
+    rows = [
+        {
+            "org_code": f"9901{i:08d}",
+            "year": 2024 + i % 2,
+            "form": "DJ-1",
+            "indicator_code": f"{i % 25 + 1:02d}",
+            "metric_key": "村（社区）党员人数",
+            "old_value": None if i % 3 else i / 7,
+            "new_value": i * 1.5,
+            "old_submission_id": None if i % 2 else i,
+            "new_submission_id": i + 1,
+            "changed_at": datetime(2026, 3, 1, 12, 0, i % 60, i * 1000 % 1_000_000, tzinfo=UTC),
+            "run_id": f"run-{i}",
+        }
+        for i in range(COPY_FROM * 2)
+    ]
+    columns = [history.c[c] for c in rows[0]]
+    with engine.begin() as conn:
+        insert_rows(conn, history, rows)
+        bulk = conn.execute(select(*columns).order_by(history.c.history_id)).all()
+        conn.execute(history.delete())
+        conn.execute(insert(history), rows)
+        plain = conn.execute(select(*columns).order_by(history.c.history_id)).all()
+        conn.execute(history.delete())
+    engine.dispose()
+    assert len(bulk) == len(rows) and bulk == plain
+    assert bulk[1].changed_at.microsecond == 1000 and bulk[1].old_value is None

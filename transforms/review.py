@@ -599,9 +599,7 @@ def build_review(data: ReviewInput) -> Review:
         }
         chart_years_title = f"{scope}主要指标同比（上年按本年区划还原）"
 
-    done = completeness([r for r in data.completeness if only is None or r["township_code"] == only])
-    warnings = by_importance([w for w in data.warnings if only is None or w.get("township_code") == only])
-    rollups = [r for r in data.rollups if only is None or r["township_code"] == only]
+    tail = _states(data.completeness, data.warnings, data.rollups, only)
     return Review(
         year=year,
         scope=scope,
@@ -620,12 +618,83 @@ def build_review(data: ReviewInput) -> Review:
         chart_units=chart_units,
         chart_years_title=chart_years_title,
         chart_years=chart_years,
-        completeness=done,
-        warnings=warnings,
-        warning_counts=warning_counts(warnings),
-        pending=pending_rollups(rollups),
-        mismatches=sum(1 for r in rollups if r["state"] == "mismatch"),
+        **tail,
     )
+
+
+@dataclass
+class Summary:
+    """The city's year in brief (the nightly run's artifact): the review's headline, completeness and
+    open questions, without its tables by township or village. Made from the warehouse's aggregates,
+    so that its cost does not grow with the returns loaded."""
+
+    year: int
+    scope: str
+    township: str | None
+    closed: bool
+    paragraphs: list[str]
+    headline: list[Figure]
+    merges: list[Merge]
+    completeness: Completeness
+    warnings: list[dict]
+    warning_counts: list[tuple[str, int]]
+    pending: list[dict]
+    mismatches: int
+
+
+@dataclass(frozen=True)
+class SummaryInput:
+    """What the summary is computed from: `ReviewInput`'s registry and states, with city totals in
+    place of the values org by org."""
+
+    year: int
+    orgs_now: Sequence[Org]
+    orgs_before: Sequence[Org]
+    city_years: Mapping[int, Totals]  # v_year_review
+    dj2_reported: set[str]  # orgs with an accepted DJ-2 (its 01 or 02) that year
+    completeness: Sequence[Mapping]
+    warnings: Sequence[Mapping]
+    rollups: Sequence[Mapping]
+    closed: bool
+
+
+def build_summary(data: SummaryInput) -> Summary:
+    """What `build_review` says of the whole city in its headline, completeness and open questions."""
+    year = data.year
+    now = data.city_years.get(year) or None
+    before = data.city_years.get(year - 1) or None
+    towns = [o for o in data.orgs_now if o.level == "township"]
+    reported = sum(1 for o in towns if o.code in data.dj2_reported)
+    return Summary(
+        year=year,
+        scope="全市",
+        township=None,
+        closed=data.closed,
+        paragraphs=headline_paragraphs("全市", year, now, before, reported, len(towns)),
+        headline=[figure(m, now, before) for m in HEADLINE]
+        + [figure(CROSS_CHECK, now, before, "（对照）村（社区）年报中本年完成整顿的")],
+        merges=merges(data.orgs_before, data.orgs_now),
+        **_states(data.completeness, data.warnings, data.rollups, None),
+    )
+
+
+def _states(
+    completeness_rows: Sequence[Mapping],
+    warnings: Sequence[Mapping],
+    rollups: Sequence[Mapping],
+    only: str | None,
+) -> dict:
+    """Completeness, open warnings and rollup checks of the scope (`only`: one township)."""
+    done = completeness([r for r in completeness_rows if only is None or r["township_code"] == only])
+    kept = by_importance([w for w in warnings if only is None or w.get("township_code") == only])
+    checks = [r for r in rollups if only is None or r["township_code"] == only]
+    return {
+        "completeness": done,
+        "warnings": kept,
+        "warning_counts": warning_counts(kept),
+        "pending": pending_rollups(checks),
+        "mismatches": sum(1 for r in checks if r["state"] == "mismatch"),
+    }
 
 
 def _sum(t: Totals | None, metrics: Iterable[Metric]) -> float | None:

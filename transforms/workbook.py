@@ -393,12 +393,16 @@ def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] 
     elements = xml.count(b"<row"), xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/")
     if elements[0] > MAX_ROWS_SEEN or elements[1] > MAX_CELLS:  # more elements than any return has
         return elements[0], max(elements[1] // max(elements[0], 1), 1), 0, set()
-    if _UNPLACED.search(xml):
-        return _walk_xlsx_sheet(xml, sizes)  # some cells or rows placed by their order, not by `r`
-    if _BAD_ROW_REF.search(xml) or _BAD_CELL_REF.search(xml):
-        return Unreadable(MALFORMED)
-    rows = max(map(int, _ROW_REFS.findall(xml) + _CELL_ROWS.findall(xml)), default=0)
-    cols = max((_col_index(x) + 1 for x in set(_CELL_COLS.findall(xml))), default=0)
+    placed = _placed_as_written(xml)
+    if placed is not None:
+        rows, cols = placed
+    else:
+        if _UNPLACED.search(xml):
+            return _walk_xlsx_sheet(xml, sizes)  # some cells or rows placed by their order, not by `r`
+        if _BAD_ROW_REF.search(xml) or _BAD_CELL_REF.search(xml):
+            return Unreadable(MALFORMED)
+        rows = max(map(int, _ROW_REFS.findall(xml) + _CELL_ROWS.findall(xml)), default=0)
+        cols = max((_col_index(x) + 1 for x in set(_CELL_COLS.findall(xml))), default=0)
     if rows > EXCEL_ROWS or cols > EXCEL_COLS:
         return Unreadable(MALFORMED)
     text = 0
@@ -416,6 +420,30 @@ def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] 
             if ref:
                 uncached.add((int(ref.group(2)) - 1, _col_index(ref.group(1))))
     return rows, cols, text, uncached
+
+
+_PLAIN_ROW = re.compile(rb"<row r=\"([1-9]\d{0,6})\"[\s/>]")
+_PLAIN_CELL = re.compile(rb"<c r=\"([A-Z]{1,3})[1-9]\d{0,6}\"[\s/>]")
+_PLAIN_CELL_ROW = re.compile(rb"<c r=\"[A-Z]{1,3}([1-9]\d{0,6})\"[\s/>]")
+
+
+def _placed_as_written(xml: bytes) -> tuple[int, int] | None:
+    """(rows, columns) of a sheet as Excel, WPS, LibreOffice and openpyxl write one — no namespace
+    prefix, every row and cell opening with a well-formed `r` — else None (the general scan). Shown by
+    counting: every `<row` and `<c` element must be one of those matched, so nothing is missed."""
+    if b":c" in xml or b":row" in xml or b"<c>" in xml or b"<c/" in xml or b"<row>" in xml or b"<row/" in xml:
+        return None
+    row_refs = _PLAIN_ROW.findall(xml)
+    if len(row_refs) != xml.count(b"<row ") + xml.count(b"<row\t") + xml.count(b"<row\n") + xml.count(
+        b"<row\r"
+    ):
+        return None
+    cols = set(_PLAIN_CELL.findall(xml))
+    cell_rows = _PLAIN_CELL_ROW.findall(xml)
+    if len(cell_rows) != xml.count(b"<c ") + xml.count(b"<c\t") + xml.count(b"<c\n") + xml.count(b"<c\r"):
+        return None
+    rows = max(map(int, row_refs + cell_rows), default=0)
+    return rows, max((_col_index(x) + 1 for x in cols), default=0)
 
 
 def _walk_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] | Unreadable:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from sys import intern
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
 from .db import normalise_url
 from .queries import closed_years
+from .tables import fact_metric
 from .views import VALID_IN
 
 
@@ -83,6 +84,18 @@ def city_by_year(conn: Connection) -> dict[int, dict[tuple[str, str], float]]:
     ):
         out.setdefault(int(year), {})[(form, code)] = float(value)
     return out
+
+
+def reporting_orgs(conn: Connection, year: int, form: str, codes: tuple[str, ...]) -> set[str]:
+    """Orgs with a current value of any of these indicators of `form` that year."""
+    rows = conn.execute(
+        select(fact_metric.c.org_code)
+        .distinct()
+        .where(
+            fact_metric.c.year == year, fact_metric.c.form == form, fact_metric.c.indicator_code.in_(codes)
+        )
+    )
+    return set(rows.scalars())
 
 
 def completeness(conn: Connection, year: int) -> list[dict]:

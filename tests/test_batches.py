@@ -1,0 +1,41 @@
+"""How a night's files are cut into load batches (flows/stages.py plan_batches)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flows.stages import plan_batches
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    keys = [
+        (
+            rng.choice([0, 0, 2023, 2024, 2025, 2025, 2025]) if seed % 5 else 0,
+            start + timedelta(minutes=rng.randrange(10_000)),
+            f"报表{i}.xlsx",
+        )
+        for i in range(rng.randrange(0, 400))
+    ]
+    size = rng.choice([1, 7, 25, 100])
+    batches = plan_batches(keys, size)
+
+    assert sorted(p for b in batches for p in b) == list(range(len(keys)))  # each file exactly once
+    years = [sorted({keys[p][0] for p in b if keys[p][0]}) for b in batches]
+    assert all(len(y) <= 1 for y in years)  # never two years in one batch
+    dated = [y[0] for y in years if y]
+    assert dated == sorted(dated)  # earlier years first
+    for b in batches:  # within a year, in arrival order
+        arrived = [keys[p][1:] for p in b if keys[p][0]]
+        assert arrived == sorted(arrived)
+    yearless = [sum(1 for p in b if not keys[p][0]) for b in batches]
+    if any(dated):
+        assert max(yearless) - min(yearless) <= 1  # spread evenly over the dated batches
+        assert all(sum(1 for p in b if keys[p][0]) <= size for b in batches)
+    else:
+        assert all(len(b) <= size for b in batches)
