@@ -120,9 +120,20 @@ def read_all(entries: list[InboxEntry], run: Run) -> Iterator[list[stages.Judged
     for i in range(0, len(entries), size):
         pending.append(read_and_check.submit(wrap(entries[i : i + size]), *args))
         if len(pending) >= ahead:
-            yield pending.popleft().result()
+            yield _take(pending.popleft())
     while pending:
-        yield pending.popleft().result()
+        yield _take(pending.popleft())
+
+
+def _take(future):
+    """A finished read task's result, no longer held by its future: Prefect's future and the thread's
+    future refer to each other (a done-callback), so the final state — and through it the whole batch —
+    would wait for a full collection of the heap (~100 ms each time) to be freed."""
+    result = future.result()
+    state = getattr(future, "_final_state", None)  # what result() read; `state` would ask the API if unset
+    if state is not None:
+        state.data = None
+    return result
 
 
 def _bare(value):
@@ -148,20 +159,18 @@ def ingest(inbox: str | None = None) -> RunSummary:
             warm_up_in_background()  # GX's import, while the files are read
         progress = Progress(len(entries) * 2, "读取与入库进度")
         with Spool(run.settings.home.resolve() / "tmp") as spool:
-            gc.freeze()  # what is loaded by now outlives the reading: keep it out of the collections below
+            # what is loaded by now outlives the night: keep it out of the collector's full passes, which
+            # the reading and loading set off again and again (each pass walks every object not frozen)
+            gc.freeze()
             try:
                 for judged in read_all(entries, run):
                     for j in judged:
                         spool.add(j)
                     progress.advance(len(judged))
-                    # a finished task's state and future hold its result in reference cycles, which
-                    # the collector reaches only now and then: let each batch go once it is spooled
-                    del judged
-                    gc.collect()
+                value_rules(quote(spool))
+                for batch in spool.load_batches(run.settings.batch_size):
+                    with_retries(load, run)(quote(batch), quote(run))
+                    progress.advance(len(batch))
             finally:
                 gc.unfreeze()
-            value_rules(quote(spool))
-            for batch in spool.load_batches(run.settings.batch_size):
-                with_retries(load, run)(quote(batch), quote(run))
-                progress.advance(len(batch))
     return run.summary
