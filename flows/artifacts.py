@@ -20,6 +20,15 @@ STATUS_CN = {
 }
 
 
+MAX_ROWS = 200  # rows of a table or list in one artifact: a province has thousands of townships, and
+# Prefect refuses an artifact event over 1.5 MB; the warehouse holds every row
+
+
+def more_line(total: int, shown: int, where: str) -> list[str]:
+    """The line closing a capped list: how many more and where to find them all (empty if none)."""
+    return [f"- ……另有 {total - shown} 项未列出，完整清单见{where}"] if total > shown else []
+
+
 def summary_markdown(summary: RunSummary, title: str, quarantine_root: str) -> str:
     t = summary.totals
     lines = [
@@ -39,18 +48,20 @@ def summary_markdown(summary: RunSummary, title: str, quarantine_root: str) -> s
             "| 乡镇（街道） | 代码 | 通过 | 退回 | 被替代 | 重复 | 提示 |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
-        for x in summary.townships:
+        for x in summary.townships[:MAX_ROWS]:
             lines.append(
                 f"| {x.township_name} | {x.township_code} | {x.accepted} | {x.rejected} | {x.superseded} | {x.duplicate} | {x.warnings} |"
             )
+        lines += more_line(len(summary.townships), MAX_ROWS, "数据仓库 submission 表（按 run_id）")
     if summary.rejections:
         lines += ["", "## 退回的报表", ""]
-        for r in summary.rejections:
+        for r in summary.rejections[:MAX_ROWS]:
             reasons = "；".join(r["reasons"][:5]) or "见审核意见"
             where = f"{quarantine_root}/{r['feedback_path']}" if r["feedback_path"] else "（无）"
             lines.append(
                 f"- **{r['file_name']}**（{r['org_code'] or '组织代码不明'}，{r['year'] or '年度不明'}）：{reasons}  \n  审核意见表：`{where}`"
             )
+        lines += more_line(len(summary.rejections), MAX_ROWS, f"退回目录 `{quarantine_root}`")
     return "\n".join(lines)
 
 
@@ -69,15 +80,30 @@ def publish_run(summary: RunSummary, title: str, quarantine_root: str, completen
             "原因": "；".join(r["reasons"][:5]),
             "审核意见表": f"{quarantine_root}/{r['feedback_path']}" if r["feedback_path"] else "",
         }
-        for r in summary.rejections
+        for r in summary.rejections[:MAX_ROWS]
     ]
     create_table_artifact(
         rejected or [{"文件名": "（本次没有退回的报表）"}],
         key="pbstats-rejected",
-        description="本次退回的报表",
+        description="本次退回的报表"
+        + (
+            f"（列出前 {MAX_ROWS} 份，共 {len(summary.rejections)} 份）"
+            if len(rejected) < len(summary.rejections)
+            else ""
+        ),
     )
     if completeness:
-        create_table_artifact(completeness, key="pbstats-completeness", description="报送完整性（按乡镇）")
+        worst = sorted(completeness, key=lambda r: -(r.get("未报", 0) + r.get("退回未改", 0)))[:MAX_ROWS]
+        create_table_artifact(
+            worst if len(completeness) > MAX_ROWS else completeness,
+            key="pbstats-completeness",
+            description="报送完整性（按乡镇）"
+            + (
+                f"（未报与退回最多的 {MAX_ROWS} 个，共 {len(completeness)} 个；全部见视图 v_completeness）"
+                if len(completeness) > MAX_ROWS
+                else ""
+            ),
+        )
 
 
 class Progress:

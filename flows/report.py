@@ -458,6 +458,12 @@ def review_markdown(conn: Connection, year: int) -> str:
         _md_row(["乡镇（街道）", "应报", "按时", "逾期", "退回未改", "未报"]),
         _md_row(["---"] * 6),
     ]
+    from .artifacts import MAX_ROWS, more_line
+
+    towns = c.townships
+    if len(towns) > MAX_ROWS:  # a province: the townships with the most returns outstanding
+        towns = sorted(towns, key=lambda t: -(t["missing"] + t["rejected"]))[:MAX_ROWS]
+        lines[-2] = lines[-2].replace("乡镇（街道）", f"乡镇（街道）（未报与退回最多的 {MAX_ROWS} 个）", 1)
     lines += [
         _md_row(
             [
@@ -469,8 +475,9 @@ def review_markdown(conn: Connection, year: int) -> str:
                 t["missing"],
             ]
         )
-        for t in c.townships
+        for t in towns
     ]
+    lines += more_line(len(c.townships), len(towns), "视图 v_completeness")
     lines += ["", "## 待核实事项", ""]
     if review.warning_counts:
         lines.append(

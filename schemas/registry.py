@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -13,9 +14,10 @@ LEVELS = ("city", "township", "village")
 COLUMNS = ("org_code", "name", "level", "kind", "parent_code", "valid_from", "valid_to")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrgSpan:
-    """One registry row: an org as it stood for a span of statistical years."""
+    """One registry row: an org as it stood for a span of statistical years. (Slots, and the codes and
+    kinds that repeat interned: a province's registry is 100,000 rows, in every reader process.)"""
 
     org_code: str
     name: str
@@ -24,6 +26,12 @@ class OrgSpan:
     parent_code: str | None
     valid_from: int
     valid_to: int | None  # None = still valid
+
+    def __post_init__(self) -> None:
+        for name in ("level", "kind", "parent_code"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, sys.intern(value))
 
     def valid_in(self, year: int) -> bool:
         return self.valid_from <= year and (self.valid_to is None or year <= self.valid_to)

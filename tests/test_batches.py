@@ -1,4 +1,5 @@
-"""How a night's files are cut into load batches (flows/stages.py plan_batches)."""
+"""How a night's files are cut into load batches (flows/stages.py plan_batches), and how a province-sized
+night is shown (capped artifact lists)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,32 @@ def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
         assert all(sum(1 for p in b if keys[p][0]) <= size for b in batches)
     else:
         assert all(len(b) <= size for b in batches)
+
+
+def test_a_provinces_run_summary_lists_at_most_the_cap_and_says_where_the_rest_are():
+    from flows.artifacts import MAX_ROWS, summary_markdown
+    from warehouse.queries import RunSummary, TownshipLine
+
+    towns = [
+        TownshipLine(f"9901{i:05d}000", f"第{i}镇", accepted=i % 7, rejected=i % 3)
+        for i in range(MAX_ROWS + 57)
+    ]
+    rejections = [
+        {
+            "file_name": f"退回{i}.xlsx",
+            "org_code": None,
+            "year": None,
+            "reasons": ["E-FILE"],
+            "feedback_path": None,
+        }
+        for i in range(MAX_ROWS + 9)
+    ]
+    summary = RunSummary(
+        "r", None, "completed", 900, {"accepted": 500}, 0, townships=towns, rejections=rejections
+    )
+    text = summary_markdown(summary, "夜间入库运行概况", "/q")
+    assert text.count("| 第") == MAX_ROWS and "另有 57 项未列出" in text
+    assert text.count("**退回") == MAX_ROWS and "另有 9 项未列出，完整清单见退回目录 `/q`" in text
+
+    small = RunSummary("r", None, "completed", 2, {}, 0, townships=towns[:3], rejections=rejections[:2])
+    assert "另有" not in summary_markdown(small, "夜间入库运行概况", "/q")
