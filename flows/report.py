@@ -8,6 +8,7 @@ import base64
 import io
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -54,7 +55,7 @@ def _when(t: datetime) -> str:
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def _orgs(rows: list[wr.OrgInYear]) -> list[rv.Org]:
+def _orgs(rows: Iterable[wr.OrgInYear]) -> list[rv.Org]:
     return [rv.Org(r.org_code, r.name, r.level, r.township_code, r.township_name) for r in rows]
 
 

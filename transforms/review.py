@@ -20,7 +20,7 @@ Values = Mapping[tuple[str, str, str], float]  # (org code, form, code) -> value
 Totals = dict[Metric, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Org:
     """An org in one year's registry, and the township it then belonged to."""
 

@@ -16,7 +16,7 @@ from .tables import fact_metric
 from .views import VALID_IN
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrgInYear:
     """An org as the registry had it in one year, with the township it then belonged to."""
 
@@ -47,8 +47,9 @@ class AsOf:
     flow_run_id: str | None
 
 
-def hierarchy(conn: Connection, year: int) -> list[OrgInYear]:
-    """Every township and village of that year's registry, with its township."""
+def hierarchy(conn: Connection, year: int) -> Iterator[OrgInYear]:
+    """Every township and village of that year's registry, with its township, as they come (a province
+    has 100,000; the names and codes that repeat are interned)."""
     sql = f"""
 SELECT o.org_code, o.name, o.level,
        CASE WHEN o.level = 'township' THEN o.org_code ELSE t.org_code END AS township_code,
@@ -58,7 +59,12 @@ LEFT JOIN dim_org t ON o.level = 'village' AND t.org_code = o.parent_code AND {V
 WHERE o.level IN ('township', 'village') AND {VALID_IN.format(a="o", y=":y")}
 ORDER BY o.org_code
 """
-    return [OrgInYear(*r) for r in conn.execute(text(sql), {"y": year})]
+    for code, name, level, town_code, town_name in conn.execute(text(sql), {"y": year}):
+        yield OrgInYear(code, name, intern(level), _interned(town_code), _interned(town_name))
+
+
+def _interned(text: str | None) -> str | None:
+    return None if text is None else intern(text)
 
 
 def metric_values(conn: Connection, years: tuple[int, ...]) -> Iterator[MetricValue]:
