@@ -63,8 +63,8 @@ ORDER BY o.org_code
         yield OrgInYear(code, name, intern(level), _interned(town_code), _interned(town_name))
 
 
-def _interned(text: str | None) -> str | None:
-    return None if text is None else intern(text)
+def _interned(value: str | None) -> str | None:
+    return None if value is None else intern(value)
 
 
 def metric_values(conn: Connection, years: tuple[int, ...]) -> Iterator[MetricValue]:
