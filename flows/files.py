@@ -130,14 +130,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def archive(root: Path, data: bytes, sha: str, file_name: str) -> str:
-    """Keep the bytes as received under their hash; returns the path relative to the archive root."""
-    return archive_all(root, [(data, sha, file_name)])[0]
-
-
 def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str]:
-    """`archive` for a batch of (bytes, sha256, file name): each file is written under a temporary
-    name, the file system is synced once for the batch, then every file is renamed into place and the
+    """Keep each file of a batch — (bytes, sha256, file name) — as received under its hash; returns the
+    paths relative to the archive root. Each file is written under a temporary name, the file system is synced once for the batch, then every file is renamed into place and the
     renames synced. As safe as a sync per file (nothing is under its final name before its bytes are on
     disk), at the cost of two syncs per batch instead of one per file (25,000 syncs a province)."""
     rels, pending = [], []

@@ -456,15 +456,14 @@ def review_markdown(conn: Connection, year: int) -> str:
         f"应报 {c.expected} 份，已通过 {c.accepted} 份（按时 {c.accepted_on_time}、逾期 {c.accepted_late}），"
         f"退回未改 {c.rejected} 份，未报 {c.missing} 份。",
         "",
-        _md_row(["乡镇（街道）", "应报", "按时", "逾期", "退回未改", "未报"]),
-        _md_row(["---"] * 6),
     ]
     from .artifacts import MAX_ROWS, more_line
 
-    towns = c.townships
+    towns, heading = c.townships, "乡镇（街道）"
     if len(towns) > MAX_ROWS:  # a province: the townships with the most returns outstanding
         towns = sorted(towns, key=lambda t: -(t["missing"] + t["rejected"]))[:MAX_ROWS]
-        lines[-2] = lines[-2].replace("乡镇（街道）", f"乡镇（街道）（未报与退回最多的 {MAX_ROWS} 个）", 1)
+        heading += f"（未报与退回最多的 {MAX_ROWS} 个）"
+    lines += [_md_row([heading, "应报", "按时", "逾期", "退回未改", "未报"]), _md_row(["---"] * 6)]
     lines += [
         _md_row(
             [

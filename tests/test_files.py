@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from flows.files import archive, archive_all, sha256_of
+from flows.files import archive_all, sha256_of
 
 
 def test_threads_archiving_the_same_bytes_at_once_all_succeed(tmp_path: Path):
@@ -15,7 +15,7 @@ def test_threads_archiving_the_same_bytes_at_once_all_succeed(tmp_path: Path):
 
     def write() -> None:
         try:
-            archive(tmp_path, data, sha, "镇.xlsx")
+            archive_all(tmp_path, [(data, sha, "镇.xlsx")])
         except Exception as e:  # the race this test pins down raised FileNotFoundError
             errors.append(e)
 
