@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import lru_cache
 
 from schemas.forms import (
     FORMS,
@@ -30,6 +31,7 @@ from .locate import (
     find_labels,
     footer_start,
     indicator_rows,
+    label_cells,
     text_of,
 )
 from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
@@ -381,7 +383,9 @@ def find_pii(book: Workbook) -> list[Finding]:
         allowed = _phone_cells(sheet)
         for r, row in enumerate(sheet.rows):
             for c, v in enumerate(row):
-                text = _pii_text(v)
+                if v is None:
+                    continue
+                text = v if v.__class__ is str else _pii_text(v)
                 if not text or len(text) < 11:
                     continue
                 if (r, c) in allowed:  # the 联系电话 value: only what else the cell holds counts
@@ -407,7 +411,15 @@ def find_pii(book: Workbook) -> list[Finding]:
 
 
 def _pii_kind(text: str) -> str | None:
+    return _short_pii_kind(text) if len(text) <= _MEMO_LEN else _scan_pii_kind(text)
+
+
+def _scan_pii_kind(text: str) -> str | None:
     return "身份证号" if ID_RE.search(text) else "手机号" if MOBILE_RE.search(text) else None
+
+
+_MEMO_LEN = 80  # a template's texts (indicator names, notes) repeat in every return: remembered
+_short_pii_kind = lru_cache(maxsize=1 << 14)(_scan_pii_kind)
 
 
 def _is_pii(v) -> bool:
@@ -458,10 +470,15 @@ def _capped(findings: list[Finding]) -> list[Finding]:
 
 
 def _phone_cells(sheet: Sheet) -> set[tuple[int, int]]:
-    labels = find_labels(sheet, range(len(sheet.rows))) if _mentions_phone(sheet) else {}
-    got = labels.get(LABEL_PHONE)
-    return {(got.value.row, got.value.col)} if got and got.value else set()
+    """The cell of the 联系电话 field's value, where the sheet writes 联系电话 as such."""
+    got = find_labels(sheet, range(len(sheet.rows))).get(LABEL_PHONE)
+    if got is None or got.value is None or not _mentions_phone(sheet):
+        return set()
+    return {(got.value.row, got.value.col)}
 
 
 def _mentions_phone(sheet: Sheet) -> bool:
+    for r, c, label, _ in label_cells(sheet):  # most often the label's own cell says so
+        if label == LABEL_PHONE and LABEL_PHONE in sheet.rows[r][c]:
+            return True
     return any(isinstance(v, str) and LABEL_PHONE in v for row in sheet.rows for v in row)

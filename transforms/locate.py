@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas.forms import (
     ALL_LABELS,
@@ -52,20 +53,42 @@ def _merged_end(sheet: Sheet, row: int, col: int) -> int:
 def find_labels(sheet: Sheet, rows: range) -> dict[str, Labelled]:
     """Every cover/footer label in those rows, with its value: same cell after a colon, or to the right."""
     found: dict[str, Labelled] = {}
-    for r in rows:
-        row = sheet.rows[r] if r < len(sheet.rows) else []
-        for c, v in enumerate(row):
-            if not isinstance(v, str) or not v:
-                continue
-            m = LABEL_RE.match(norm_text(v))
-            if not m or m.group(1) in found:
-                continue
-            label, rest = m.group(1), m.group(2)
-            if rest:
-                found[label] = Labelled(label, CellAt(sheet.name, r, c, rest), rest)
-                continue
-            found[label] = _value_right_of(sheet, r, c, label)
+    for r, c, label, rest in label_cells(sheet):
+        if r not in rows or label in found:
+            continue
+        if rest:
+            found[label] = Labelled(label, CellAt(sheet.name, r, c, rest), rest)
+            continue
+        found[label] = _value_right_of(sheet, r, c, label)
     return found
+
+
+def label_cells(sheet: Sheet) -> list[tuple[int, int, str, str]]:
+    """(row, col, label, what follows it) of each cell whose text starts with a label, in reading
+    order. The sheet is scanned once, however often it is asked (the form's sheet, its cover, its
+    footer and the PII check's 联系电话 all ask)."""
+    if sheet.labels is None:
+        sheet.labels = [
+            (r, c, *got)
+            for r, row in enumerate(sheet.rows)
+            for c, v in enumerate(row)
+            if isinstance(v, str) and v and (got := label_of(v)) is not None
+        ]
+    return sheet.labels
+
+
+def label_of(text: str) -> tuple[str, str] | None:
+    """The label a cell's text starts with and what follows it (after a colon, if any), else None."""
+    return _short_label_of(text) if len(text) <= _MEMO_LEN else _label_of(text)
+
+
+def _label_of(text: str) -> tuple[str, str] | None:
+    m = LABEL_RE.match(norm_text(text))
+    return (m.group(1), m.group(2)) if m else None
+
+
+_MEMO_LEN = 80  # the texts of a template (labels, indicator names) repeat in every return: remembered
+_short_label_of = lru_cache(maxsize=1 << 14)(_label_of)
 
 
 def _value_right_of(sheet: Sheet, r: int, c: int, label: str) -> Labelled:
@@ -75,7 +98,7 @@ def _value_right_of(sheet: Sheet, r: int, c: int, label: str) -> Labelled:
         v = row[cc]
         if v is None or v == "":
             continue
-        if isinstance(v, str) and LABEL_RE.match(norm_text(v)):
+        if isinstance(v, str) and label_of(v) is not None:
             break
         return Labelled(
             label, CellAt(sheet.name, r, cc, v, (r, cc) in sheet.uncached_formulas), norm_text(text_of(v))
@@ -180,9 +203,7 @@ def _cell(sheet: Sheet, r: int, c: int, anchors: dict[tuple[int, int], tuple[int
 
 def footer_start(sheet: Sheet, header: Header) -> int:
     """The first row after the header that holds a footer label (or the sheet's end)."""
-    for r in range(header.row + 1, len(sheet.rows)):
-        for v in sheet.rows[r]:
-            m = LABEL_RE.match(norm_text(v)) if isinstance(v, str) and v else None
-            if m and m.group(1) in FOOTER_LABELS:
-                return r
+    for r, _, label, _ in label_cells(sheet):
+        if r > header.row and label in FOOTER_LABELS:
+            return r
     return len(sheet.rows)

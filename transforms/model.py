@@ -50,6 +50,8 @@ class Sheet:
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # (r0, c0, r1, c1) inclusive
     uncached_formulas: set[tuple[int, int]] = field(default_factory=set)  # formulas with no cached value
     total_rows: int = 0  # rows the sheet declares, even where only its head was kept
+    # (row, col, label, rest) of its labelled cells, once asked (transforms.locate.label_cells)
+    labels: list[tuple[int, int, str, str]] | None = field(default=None, repr=False, compare=False)
 
     def value(self, row: int, col: int) -> CellValue:
         if 0 <= row < len(self.rows) and 0 <= col < len(self.rows[row]):

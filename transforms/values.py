@@ -44,6 +44,7 @@ def plain(d: Decimal) -> Decimal:
     return Decimal(canonical(d))
 
 
+@lru_cache(maxsize=1 << 14)  # the numbers in returns are mostly small and repeat
 def from_float(x: float) -> Decimal:
     """A stored binary float as the decimal a person typed (15.670000000000002 → 15.67)."""
     return plain(Decimal(repr(round(x, 9))))
