@@ -58,7 +58,7 @@ def name_of(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def list_inbox(inbox: Path) -> tuple[list[InboxEntry], list[str]]:
+def list_inbox(inbox: Path, *, report: bool = True) -> tuple[list[InboxEntry], list[str]]:
     """Regular files under the inbox (sub-folders too); and what was skipped, with why.
 
     Office's owner files (~$…) and hidden files are not returns; symlinks, to files or folders, are
@@ -94,7 +94,7 @@ def list_inbox(inbox: Path) -> tuple[list[InboxEntry], list[str]]:
             # a personal number in a name must not reach the warehouse or the logs (forms.md §6 E-PII)
             name = mask_pii(name_of(raw_name))
             entries.append(InboxEntry(os.fsdecode(raw_path), name, st.st_size, st.st_mtime_ns))
-    for line in skipped:  # a link in the inbox is worth an operator's look; owner files are routine
+    for line in skipped if report else ():  # a link is worth an operator's look; owner files are routine
         (log.warning if "symbolic link" in line else log.info)("inbox: skipped %s", line)
     return entries, skipped
 

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
+from sqlalchemy import Engine
 
 from expectations.run import warm_up_in_background
 from transforms.checks import Rulebook
@@ -35,14 +36,34 @@ from .spool import Spool
 )
 def discover(inbox: Path, run: Run) -> list[InboxEntry]:
     entries, skipped = list_inbox(inbox)
-    with run.engine.connect() as conn:
-        known = known_files(conn, [e.key for e in entries])
-    new = [e for e in entries if known.get(e.key) != (e.size, e.mtime_ns)]
+    new = changed(entries, run.engine)
     log = get_run_logger()
     log.info("inbox %s: %d files, %d new or changed, %d skipped", inbox, len(entries), len(new), len(skipped))
     for line in skipped:
         log.info("skipped %s", line)
     return new
+
+
+def changed(entries: list[InboxEntry], engine: Engine) -> list[InboxEntry]:
+    """The entries not taken in before as they are now (new paths, or a size or time that changed)."""
+    with engine.connect() as conn:
+        known = known_files(conn, [e.key for e in entries])
+    return [e for e in entries if known.get(e.key) != (e.size, e.mtime_ns)]
+
+
+def anything_new(inbox: Path, url: str) -> bool:
+    """Whether the next run will have files to read (a look ahead, logging nothing: the run's own
+    `discover` reports). True when the warehouse cannot tell (e.g. it does not exist yet)."""
+    entries, _ = list_inbox(inbox, report=False)
+    if not entries:
+        return False
+    engine = make_engine(url, pooled=False)
+    try:
+        return bool(changed(entries, engine))
+    except Exception:
+        return True
+    finally:
+        engine.dispose()
 
 
 @task(name="read-and-check", description="归档并读取一批报表，逐个按制度校验", cache_policy=NO_CACHE)
@@ -106,6 +127,21 @@ def read_size(files: int, settings: Settings) -> int:
     return max(1, min(settings.batch_size, max(25, -(-files // (4 * settings.read_workers)))))
 
 
+FIRST_READ = 25  # files in the first read task: the readers start while the next, larger ones are archived
+
+
+def read_slices(files: int, size: int) -> list[slice]:
+    """The read tasks' shares of the inbox: FIRST_READ files, then twice as many each time up to `size`.
+    Each task archives its files before any is read, so a first task of `size` files would keep the
+    readers waiting for a thousand files' archiving; small first tasks set them to work at once."""
+    slices, start, step = [], 0, min(size, FIRST_READ)
+    while start < files:
+        slices.append(slice(start, min(files, start + step)))
+        start += step
+        step = min(size, 2 * step)
+    return slices
+
+
 def read_all(entries: list[InboxEntry], run: Run) -> Iterator[list[stages.Judged]]:
     """The read-and-check tasks, a few ahead of the one being collected: the readers stay busy while
     memory holds only the batches in flight, however large the inbox."""
@@ -117,8 +153,8 @@ def read_all(entries: list[InboxEntry], run: Run) -> Iterator[list[stages.Judged
     args = (run.settings.archive, wrap(run.rules), run.settings.url)
     ahead = 2 * run.settings.read_workers
     pending: deque = deque()
-    for i in range(0, len(entries), size):
-        pending.append(read_and_check.submit(wrap(entries[i : i + size]), *args))
+    for part in read_slices(len(entries), size):
+        pending.append(read_and_check.submit(wrap(entries[part]), *args))
         if len(pending) >= ahead:
             yield _take(pending.popleft())
     while pending:

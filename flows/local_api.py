@@ -22,6 +22,7 @@ from pathlib import Path
 
 _server: subprocess.Popen | None = None
 _url: str | None = None
+_answered = False  # the server has answered a health check
 
 
 def start_if_needed() -> None:
@@ -72,6 +73,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 15, 0, 0, 0)
 
 
+def starting() -> bool:
+    """Whether a temporary server was started and has not yet been waited for (`use`)."""
+    return _server is not None and not _answered
+
+
 @contextmanager
 def use() -> Iterator[None]:
     """Run what is inside against the server `start_if_needed` started, once it answers; a no-op
@@ -87,16 +93,18 @@ def use() -> Iterator[None]:
 
     from .serve import wait_healthy
 
+    global _answered
     wait_healthy(
         _url, max(60, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()), proc=_server, every=0.1
     )
+    _answered = True
     with temporary_settings(updates={PREFECT_API_URL: _url}):
         yield
 
 
 def stop() -> None:
-    global _server, _url
-    server, _server, _url = _server, None, None
+    global _server, _url, _answered
+    server, _server, _url, _answered = _server, None, None, False
     if server is None or server.poll() is not None:
         return
     server.terminate()

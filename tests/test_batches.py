@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flows.ingest import FIRST_READ, read_slices
 from flows.stages import plan_batches
 
 
@@ -40,6 +41,20 @@ def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
         assert all(sum(1 for p in b if keys[p][0]) <= size for b in batches)
     else:
         assert all(len(b) <= size for b in batches)
+
+
+@pytest.mark.parametrize("files,size", [(0, 1000), (1, 1000), (24, 1000), (25_000, 1000), (3_000, 25), (77, 7)])
+def test_read_tasks_start_small_and_grow_to_the_batch_size(files: int, size: int):
+    slices = read_slices(files, size)
+    assert [i for s in slices for i in range(s.start, s.stop)] == list(range(files))  # each file once, in order
+    sizes = [s.stop - s.start for s in slices]
+    assert all(0 < n <= size for n in sizes)
+    if sizes:
+        assert sizes[0] == min(files, size, FIRST_READ)  # the readers get their first files at once
+    full = sizes[:-1]  # the last one takes what is left
+    assert full == sorted(full) and all(b in (a, min(size, 2 * a)) for a, b in zip(full, full[1:]))
+    if files >= 25_000:
+        assert len(slices) <= files // size + 8  # a province is still read in about files/size tasks
 
 
 def test_a_provinces_run_summary_lists_at_most_the_cap_and_says_where_the_rest_are():

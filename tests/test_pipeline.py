@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows.ingest import ingest
+from flows.ingest import anything_new, ingest
 from flows.settings import Settings
 from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
 
@@ -90,6 +90,18 @@ def test_a_second_night_over_the_same_inbox_reads_nothing(night):
     assert second.received == 0
     assert night.q("select count(*) from submission") == [(1,)]
     assert night.q("select files_received from load_run order by started_at") == [(1,), (0,)]
+
+
+def test_the_look_ahead_sees_what_the_night_will_read(night):
+    """`anything_new` (whether the CLI warms GX up while Prefect starts) agrees with `discover`."""
+    url = night.settings.url
+    assert not anything_new(night.inbox, url)  # empty inbox
+    drop(night.inbox, "村.xlsx", make_return())
+    assert anything_new(night.inbox, url)  # a warehouse with no tables yet cannot tell: assume new
+    night.run()
+    assert not anything_new(night.inbox, url)  # taken in
+    drop(night.inbox, "村.xlsx", make_return(values={"01": 99}), datetime(2026, 1, 11, 9, 0))
+    assert anything_new(night.inbox, url)  # the same path, sent again later
 
 
 def test_a_corrected_return_supersedes_and_keeps_history(night):
