@@ -93,6 +93,9 @@ def run_flow(flow_fn, **params):
         raise typer.Exit(4) from e
 
 
+MAX_TOWNSHIP_LINES = 40
+
+
 def print_summary(summary, settings) -> None:
     t = summary.totals
     console.print(
@@ -102,10 +105,17 @@ def print_summary(summary, settings) -> None:
         + (f"；其中 {summary.corrections} 份为更正报表，已替代此前入库的版本" if summary.corrections else "")
     )
     if summary.townships:
-        table = Table(title="按乡镇（街道）")
+        lines = summary.townships
+        title = "按乡镇（街道）"
+        if (
+            len(lines) > MAX_TOWNSHIP_LINES
+        ):  # a province: the townships with the most to fix, not a thousand lines
+            lines = sorted(lines, key=lambda t: (-t.rejected, -t.warnings))[:MAX_TOWNSHIP_LINES]
+            title += f"（共 {len(summary.townships)} 个，此处列出退回最多的 {MAX_TOWNSHIP_LINES} 个）"
+        table = Table(title=title)
         for col in ("乡镇（街道）", "通过", "退回", "被替代", "重复", "提示"):
             table.add_column(col, justify="right" if col != "乡镇（街道）" else "left")
-        for line in summary.townships:
+        for line in lines:
             table.add_row(
                 f"{line.township_name} {line.township_code}",
                 str(line.accepted),

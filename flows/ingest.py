@@ -98,11 +98,21 @@ def value_rules(spool: Spool) -> int:
     description="给出一批报表的结论（退回的生成审核意见表），并写入数据仓库（一个事务）",
     cache_policy=NO_CACHE,
 )
-def load(batch: list[stages.Judged], run: Run) -> BatchCounts:
-    settings = run.settings
-    rejected = stages.conclude(batch, settings.quarantine)
-    with stages.Feedback(rejected, settings.archive, settings.quarantine, settings.read_workers) as feedback:
-        counts = stages.load(run.engine, run.run_id, batch, run.rules.registry, before_commit=feedback.wait)
+def load(
+    batch: list[stages.Judged],
+    run: Run,
+    positions: list[int] | None = None,
+    feedback: stages.Feedback | None = None,
+) -> BatchCounts:
+    """`batch` holds the returns at `positions` of the night's spool; `feedback` builds the rejected
+    ones' feedback workbooks, waited for before the batch commits. Without it (a backfill, whose
+    restored files were quarantined as they were judged) nothing is waited for."""
+    rejected = {id(j) for j in stages.conclude(batch, run.settings.quarantine)}
+    wait = None
+    if feedback is not None and positions is not None:
+        mine = [p for p, j in zip(positions, batch, strict=True) if id(j) in rejected]
+        wait = lambda: feedback.wait(mine)  # noqa: E731
+    counts = stages.load(run.engine, run.run_id, batch, run.rules.registry, before_commit=wait)
     get_run_logger().info(
         "loaded %d: accepted %d, rejected %d, superseded %d, duplicates %d, held %d",
         counts.received,
@@ -204,9 +214,18 @@ def ingest(inbox: str | None = None) -> RunSummary:
                         spool.add(j)
                     progress.advance(len(judged))
                 value_rules(quote(spool))
-                for batch in spool.load_batches(run.settings.batch_size):
-                    with_retries(load, run)(quote(batch), quote(run))
-                    progress.advance(len(batch))
+                plan = spool.load_batches(run.settings.batch_size)
+                settings = run.settings
+                fetch = spool.checked().__getitem__
+                with stages.Feedback(
+                    fetch, settings.archive, settings.quarantine, settings.read_workers
+                ) as fb:
+                    rejected = spool.rejected()
+                    fb.submit(p for positions in plan for p in positions if p in rejected)
+                    for positions in plan:
+                        batch = spool.batch(positions)
+                        with_retries(load, run)(quote(batch), quote(run), quote(positions), quote(fb))
+                        progress.advance(len(batch))
             finally:
                 gc.unfreeze()
     return run.summary

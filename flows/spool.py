@@ -13,7 +13,7 @@ import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +36,7 @@ class Spool:
         self._keys: list[tuple[int, datetime, str]] = []
         self.values = ValueRows()
         self.found: dict[int, list[Finding]] = {}  # findings of the value rules, by position
+        self._rejected_as_read: set[int] = set()  # positions its own checks reject (before the value rules)
 
     def add(self, judged: Judged) -> int:
         position = len(self._keys)
@@ -49,7 +50,15 @@ class Spool:
         self._keys.append((year or 0, inc.received_at, inc.file_name))
         if judged.checked is not None:
             self.values.add(position, judged.checked)
+            if judged.checked.rejected:
+                self._rejected_as_read.add(position)
         return position
+
+    def rejected(self) -> set[int]:
+        """Positions of the returns that will be rejected: by their own checks, or by the value rules'
+        findings (`found`, once the value rules have run)."""
+        by_rules = {p for p, found in self.found.items() if any(f.is_error for f in found)}
+        return self._rejected_as_read | by_rules
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -65,10 +74,12 @@ class Spool:
         a rule, to word their findings)."""
         return _Checked(self)
 
-    def load_batches(self, size: int) -> Iterator[list[Judged]]:
-        """The judged returns in load batches (`stages.plan_batches`), each read back when its turn comes."""
-        for batch in plan_batches(self._keys, size):
-            yield [self[p] for p in batch]
+    def load_batches(self, size: int) -> list[list[int]]:
+        """The positions of the load batches (`stages.plan_batches`); `batch` reads one back."""
+        return plan_batches(self._keys, size)
+
+    def batch(self, positions: Sequence[int]) -> list[Judged]:
+        return [self[p] for p in positions]
 
     def close(self) -> None:
         self._file.close()

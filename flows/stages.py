@@ -4,8 +4,8 @@ of inbox files (or archived ones, for a rerun), then load it. The flows only wir
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,25 +121,39 @@ def conclude(judged: Sequence[Judged], quarantine_root: Path) -> list[Judged]:
 
 class Feedback:
     """Rejected files to quarantine with their feedback workbooks, built in the background (`workers` at
-    a time, each in a reader process of its own) while the batch is loaded; `wait` before the load
-    commits, so that no verdict is recorded without its feedback on disk. Each file's bytes are read
-    back from the archive: only rejected files are read twice."""
+    a time, each in a reader process of its own) while the night's batches load: all of a night's
+    rejected files are handed over at once, in load order, so that the builders stay busy from the
+    first batch to the last instead of only while each batch loads. A batch `wait`s for its own before
+    it commits, so that no verdict is recorded without its feedback on disk. Each file's bytes are read
+    back from the archive (only rejected files are read twice), its verdict from `fetch(key)`."""
 
     def __init__(
-        self, rejected: Sequence[Judged], archive_root: Path, quarantine_root: Path, workers: int
+        self, fetch: Callable[[int], CheckedReturn], archive_root: Path, quarantine_root: Path, workers: int
     ) -> None:
+        self._fetch, self._archive, self._quarantine = fetch, archive_root, quarantine_root
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="feedback")
-        self._futures = [
-            self._pool.submit(self._write, j.checked, archive_root, quarantine_root) for j in rejected
-        ]
+        self._futures: dict[int, Future] = {}
 
-    @staticmethod
-    def _write(ret: CheckedReturn, archive_root: Path, quarantine_root: Path) -> str:
-        return _quarantine(ret, (archive_root / ret.received.archive_path).read_bytes(), quarantine_root)
+    def submit(self, keys: Iterable[int]) -> None:
+        for key in keys:
+            if key not in self._futures:
+                self._futures[key] = self._pool.submit(self._write, key)
 
-    def wait(self) -> None:
-        for future in self._futures:
-            future.result()  # a file that could not be written fails the load (and its retry writes it)
+    def _write(self, key: int) -> str:
+        ret = self._fetch(key)
+        data = (self._archive / ret.received.archive_path).read_bytes()
+        return _quarantine(ret, data, self._quarantine)
+
+    def wait(self, keys: Iterable[int]) -> None:
+        """These files' feedback on disk. One whose building failed fails the caller (the load) and is
+        built again for its retry."""
+        keys = list(keys)
+        self.submit(keys)  # any the night's list did not foresee
+        for key in keys:
+            future = self._futures[key]
+            if future.exception() is not None:
+                self._futures[key] = self._pool.submit(self._write, key)
+                raise future.exception()  # type: ignore[misc]
 
     def __enter__(self) -> Feedback:
         return self

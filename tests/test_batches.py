@@ -1,15 +1,22 @@
-"""How a night's files are cut into load batches (flows/stages.py plan_batches), and how a province-sized
+"""How a night's files are cut into read and load batches (flows/stages.py plan_batches, flows/ingest.py
+read_slices), how the night's feedback workbooks are built beside the loads, and how a province-sized
 night is shown (capped artifact lists)."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
+import openpyxl
 import pytest
 
+from flows.files import archive_all, quarantine_paths
 from flows.ingest import FIRST_READ, read_slices
-from flows.stages import plan_batches
+from flows.stages import Feedback, plan_batches
+from tests.builders import make_return
+from transforms.model import CheckedReturn, Finding, Received
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -43,18 +50,56 @@ def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
         assert all(len(b) <= size for b in batches)
 
 
-@pytest.mark.parametrize("files,size", [(0, 1000), (1, 1000), (24, 1000), (25_000, 1000), (3_000, 25), (77, 7)])
+@pytest.mark.parametrize(
+    "files,size", [(0, 1000), (1, 1000), (24, 1000), (25_000, 1000), (3_000, 25), (77, 7)]
+)
 def test_read_tasks_start_small_and_grow_to_the_batch_size(files: int, size: int):
     slices = read_slices(files, size)
-    assert [i for s in slices for i in range(s.start, s.stop)] == list(range(files))  # each file once, in order
+    covered = [i for s in slices for i in range(s.start, s.stop)]
+    assert covered == list(range(files))  # each file once, in order
     sizes = [s.stop - s.start for s in slices]
     assert all(0 < n <= size for n in sizes)
     if sizes:
         assert sizes[0] == min(files, size, FIRST_READ)  # the readers get their first files at once
     full = sizes[:-1]  # the last one takes what is left
-    assert full == sorted(full) and all(b in (a, min(size, 2 * a)) for a, b in zip(full, full[1:]))
+    assert full == sorted(full) and all(b in (a, min(size, 2 * a)) for a, b in itertools.pairwise(full))
     if files >= 25_000:
         assert len(slices) <= files // size + 8  # a province is still read in about files/size tasks
+
+
+def test_feedback_built_ahead_is_on_disk_when_waited_for_and_a_failed_one_is_built_again(tmp_path):
+    data = make_return()
+    sha = hashlib.sha256(data).hexdigest()
+    archive, quarantine = tmp_path / "archive", tmp_path / "quarantine"
+    (rel,) = archive_all(archive, [(data, sha, "村.xlsx")])
+    verdicts = {
+        key: CheckedReturn(
+            received=Received(f"村{key}.xlsx", sha, len(data), datetime(2026, 1, 5, tzinfo=UTC), rel),
+            year=2025,
+            org_code="990101001202" if key == 5 else "990101001201",
+            findings=[Finding("E-RULE", f"第{key}个问题", sheet="DJ-1", cell="D9")],
+        )
+        for key in range(6)
+    }
+    paths = {
+        k: quarantine / quarantine_paths(sha, r.received.file_name, 2025, r.org_code)[1]
+        for k, r in verdicts.items()
+    }
+    blocked = paths[5].parent
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the folder should be")  # the first attempt for this org fails
+    with Feedback(verdicts.__getitem__, archive, quarantine, workers=2) as feedback:
+        feedback.submit([0, 1, 2, 5])
+        feedback.wait([0, 1, 2])
+        assert all(paths[k].exists() for k in (0, 1, 2))
+        feedback.wait([3])  # not handed over ahead: built when asked for
+        assert paths[3].exists() and not paths[4].exists()
+        with pytest.raises(OSError):
+            feedback.wait([5])  # fails the load that waits ...
+        blocked.unlink()
+        feedback.wait([5])  # ... and its retry finds it built again
+    book = openpyxl.load_workbook(paths[5])
+    assert "第5个问题" in [c.value for row in book["问题清单"].iter_rows() for c in row]
 
 
 def test_a_provinces_run_summary_lists_at_most_the_cap_and_says_where_the_rest_are():
@@ -84,3 +129,24 @@ def test_a_provinces_run_summary_lists_at_most_the_cap_and_says_where_the_rest_a
 
     small = RunSummary("r", None, "completed", 2, {}, 0, townships=towns[:3], rejections=rejections[:2])
     assert "另有" not in summary_markdown(small, "夜间入库运行概况", "/q")
+
+
+def test_the_terminal_shows_a_provinces_townships_with_most_rejected_first_and_a_citys_all():
+    from flows import cli
+    from flows.settings import Settings
+    from warehouse.queries import RunSummary, TownshipLine
+
+    towns = [
+        TownshipLine(f"9901{i:05d}000", f"第{i}镇", accepted=20, rejected=(i * 7) % 11) for i in range(300)
+    ]
+    summary = RunSummary("r", None, "completed", 6000, {"accepted": 6000}, 0, townships=towns)
+    with cli.console.capture() as got:
+        cli.print_summary(summary, Settings())
+    shown = [t for t in towns if f"{t.township_name} {t.township_code}" in got.get()]
+    assert len(shown) == cli.MAX_TOWNSHIP_LINES and "共 300 个" in got.get()
+    assert min(t.rejected for t in shown) >= max(t.rejected for t in towns if t not in shown)
+
+    city = RunSummary("r", None, "completed", 60, {"accepted": 60}, 0, townships=towns[:12])
+    with cli.console.capture() as got:
+        cli.print_summary(city, Settings())
+    assert all(f"第{i}镇" in got.get() for i in range(12)) and "共 12 个" not in got.get()
