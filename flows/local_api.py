@@ -5,13 +5,15 @@ imports the server's modules into this process (3 s), spawns the server and wait
 cores, more on a fresh PREFECT_HOME), and only then runs. Here the same server process — the
 uvicorn command and environment Prefect's `SubprocessASGIServer` uses — is spawned at once, before
 the pipeline's own modules load, so that both come up together; the flow is then run against it
-(`use()`), and it is stopped when the command exits. Where an API is configured (a `pbstats serve`
-installation, a profile, the test harness) nothing is started.
+(`use()`), and it is stopped when the command exits. Where an API is configured in the environment
+nothing is started; where a profile or prefect.toml names one (a `pbstats serve` installation), the
+server spawned ahead is stopped as soon as the settings are read.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import socket
 import subprocess
@@ -26,22 +28,23 @@ _answered = False  # the server has answered a health check
 
 
 def start_if_needed() -> None:
-    """Spawn the temporary server unless Prefect is configured with an API (or one was started)."""
-    global _server, _url
-    if _server is not None:
-        return
-    import prefect
-    from prefect.settings import get_current_settings
+    """Spawn the temporary server unless Prefect is configured with an API (or one was started).
 
-    current = get_current_settings()
-    if current.api.url or not current.server.ephemeral.enabled:
+    Prefect's settings (environment, profile, prefect.toml) take a second to import and read; the
+    server is spawned before that, unless PREFECT_API_URL is in the environment, and stopped again
+    if the settings turn out to name an API or to forbid a temporary server. The server reads the same
+    settings itself: same environment, same PREFECT_HOME, same working folder."""
+    global _server, _url
+    if _server is not None or os.environ.get("PREFECT_API_URL"):
+        return
+    spec = importlib.util.find_spec("prefect")  # where it is installed; not imported yet
+    if spec is None or spec.origin is None:
         return
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {
         **os.environ,
-        **current.to_environment_variables(exclude_unset=True),
         # what Prefect sets for its own temporary server: no UI, ephemeral mode
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",
@@ -50,7 +53,7 @@ def start_if_needed() -> None:
     _server = subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn",
-            "--app-dir", str(Path(prefect.__file__).parent.parent),
+            "--app-dir", str(Path(spec.origin).parent.parent),
             "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(port),
             "--log-level", "error", "--lifespan", "on",
@@ -61,6 +64,11 @@ def start_if_needed() -> None:
     )  # fmt: skip
     _url = f"http://127.0.0.1:{port}/api"
     atexit.register(stop)
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url or not current.server.ephemeral.enabled:
+        stop()
 
 
 def _die_with_parent() -> None:

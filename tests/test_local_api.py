@@ -72,3 +72,39 @@ def test_ingest_without_an_api_runs_on_its_own_server_and_leaves_none(tmp_path: 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert wait_until_none(env["PREFECT_HOME"]) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_profile_naming_an_api_stops_the_server_spawned_ahead(tmp_path: Path):
+    """The server is spawned before Prefect's settings are read; a profile that names an API (as on a
+    `pbstats serve` installation) must leave no server behind, and the command then uses that API."""
+    env = env_for(tmp_path)
+    home = tmp_path / "prefect"
+    home.mkdir()
+    (home / "profiles.toml").write_text(
+        'active = "served"\n\n[profiles.served]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n'
+    )
+    probe = (
+        "from flows import local_api\n"
+        "local_api.start_if_needed()\n"
+        "print('started' if local_api.starting() else 'none')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "none"
+    assert wait_until_none(str(home)) == []
+
+    without = subprocess.run(
+        [sys.executable, "-c", probe + "local_api.stop()\n"],
+        env=env_for(tmp_path / "other") | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert without.stdout.strip() == "started", without.stderr[-2000:]  # the probe itself works
