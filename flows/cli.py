@@ -107,9 +107,7 @@ def print_summary(summary, settings) -> None:
     if summary.townships:
         lines = summary.townships
         title = "按乡镇（街道）"
-        if (
-            len(lines) > MAX_TOWNSHIP_LINES
-        ):  # a province: the townships with the most to fix, not a thousand lines
+        if len(lines) > MAX_TOWNSHIP_LINES:  # a province: those with the most to fix, not a thousand lines
             lines = sorted(lines, key=lambda t: (-t.rejected, -t.warnings))[:MAX_TOWNSHIP_LINES]
             title += f"（共 {len(summary.townships)} 个，此处列出退回最多的 {MAX_TOWNSHIP_LINES} 个）"
         table = Table(title=title)

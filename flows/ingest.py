@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 from collections import deque
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -110,8 +111,7 @@ def load(
     rejected = {id(j) for j in stages.conclude(batch, run.settings.quarantine)}
     wait = None
     if feedback is not None and positions is not None:
-        mine = [p for p, j in zip(positions, batch, strict=True) if id(j) in rejected]
-        wait = lambda: feedback.wait(mine)  # noqa: E731
+        wait = partial(feedback.wait, [p for p, j in zip(positions, batch, strict=True) if id(j) in rejected])
     counts = stages.load(run.engine, run.run_id, batch, run.rules.registry, before_commit=wait)
     get_run_logger().info(
         "loaded %d: accepted %d, rejected %d, superseded %d, duplicates %d, held %d",
@@ -171,6 +171,20 @@ def read_all(entries: list[InboxEntry], run: Run) -> Iterator[list[stages.Judged
         yield _take(pending.popleft())
 
 
+def load_all(spool: Spool, run: Run, progress: Progress) -> None:
+    """The load tasks, batch by batch, with the night's feedback workbooks built beside them: every
+    rejected return is handed to the builders at once, in load order (`stages.Feedback`)."""
+    s = run.settings
+    plan = spool.load_batches(s.batch_size)
+    rejected = spool.rejected()
+    with stages.Feedback(spool.checked().__getitem__, s.archive, s.quarantine, s.read_workers) as feedback:
+        feedback.submit(p for positions in plan for p in positions if p in rejected)
+        for positions in plan:
+            batch = spool.batch(positions)
+            with_retries(load, run)(quote(batch), quote(run), quote(positions), quote(feedback))
+            progress.advance(len(batch))
+
+
 def _take(future):
     """A finished read task's result, no longer held by its future: Prefect's future and the thread's
     future refer to each other (a done-callback), so the final state — and through it the whole batch —
@@ -214,18 +228,7 @@ def ingest(inbox: str | None = None) -> RunSummary:
                         spool.add(j)
                     progress.advance(len(judged))
                 value_rules(quote(spool))
-                plan = spool.load_batches(run.settings.batch_size)
-                settings = run.settings
-                fetch = spool.checked().__getitem__
-                with stages.Feedback(
-                    fetch, settings.archive, settings.quarantine, settings.read_workers
-                ) as fb:
-                    rejected = spool.rejected()
-                    fb.submit(p for positions in plan for p in positions if p in rejected)
-                    for positions in plan:
-                        batch = spool.batch(positions)
-                        with_retries(load, run)(quote(batch), quote(run), quote(positions), quote(fb))
-                        progress.advance(len(batch))
+                load_all(spool, run, progress)
             finally:
                 gc.unfreeze()
     return run.summary
