@@ -18,13 +18,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
     text,
-    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from schemas.forms import FORMS
 from schemas.registry import Registry
@@ -537,12 +538,31 @@ def settle(
 
 
 def _key_match(conn: Connection, table, keys):
-    """Rows of these (form, org, year) keys. PostgreSQL: one row-value IN (a statement compiled once
-    whatever the keys). SQLite plans a row-value IN over a list as a scan of the table, so there an
-    OR of equalities, which it answers from the key's index term by term."""
+    """Rows of these (form, org, year) keys. PostgreSQL: a join with the keys as arrays (`_asked_pg`).
+    SQLite plans a row-value IN over a list as a scan of the table, so there an OR of equalities,
+    which it answers from the key's index term by term."""
     if conn.dialect.name == "postgresql":
-        return tuple_(table.c.form, table.c.org_code, table.c.year).in_([tuple(k) for k in keys])
+        asked = _asked_pg(keys)
+        return and_(
+            table.c.org_code == asked.c.org_code, table.c.year == asked.c.year, table.c.form == asked.c.form
+        )
     return or_(*(and_(table.c.form == f, table.c.org_code == o, table.c.year == y) for f, o, y in keys))
+
+
+def _asked_pg(keys):
+    """The keys as a table for PostgreSQL: unnest of three arrays, one parameter each. A row-value IN
+    over a list is planned as one index probe per key, then every fetched row is checked again against
+    the whole list (0.7 s for 1,000 keys over a province's facts; this join: 0.03 s)."""
+    forms, orgs, years = (list(column) for column in zip(*keys, strict=True)) if keys else ([], [], [])
+    return (
+        func.unnest(
+            bindparam("asked_forms", forms, type_=ARRAY(String)),
+            bindparam("asked_orgs", orgs, type_=ARRAY(String)),
+            bindparam("asked_years", years, type_=ARRAY(Integer)),
+        )
+        .table_valued("form", "org_code", "year")
+        .render_derived(name="asked")
+    )
 
 
 def insert_rows(conn: Connection, table, rows: Sequence[dict]) -> None:
@@ -629,12 +649,12 @@ _asked = Table(
 
 
 def _rows_of_keys(conn: Connection, table, columns, keys, *where):
-    """Rows of `table` whose (form, org, year) is one of `keys`. PostgreSQL takes a row-value IN per
-    chunk (one statement whatever the keys). SQLite plans that as a scan, and an OR of equalities
+    """Rows of `table` whose (form, org, year) is one of `keys`. PostgreSQL joins the keys as arrays
+    (one statement whatever the keys). SQLite plans that as a scan, and an OR of equalities
     costs SQLAlchemy a new statement to compile per chunk (half the load's time at province scale):
     there the keys go into a temporary table, joined through the table's key index."""
     if conn.dialect.name == "postgresql":
-        for chunk in _chunks(list(keys), 1000):
+        for chunk in _chunks(list(keys), 5000):
             yield from conn.execute(select(*columns).where(_key_match(conn, table, chunk), *where))
         return
     conn.exec_driver_sql(
