@@ -217,3 +217,43 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(warehouse_url):
     engine.dispose()
     assert len(bulk) == len(rows) and bulk == plain
     assert bulk[1].changed_at.microsecond == 1000 and bulk[1].old_value is None
+
+
+def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
+    """The settle's key lookups (a join with unnested arrays on PostgreSQL, a temporary table on
+    SQLite) and its stale-facts delete match exactly the rows of the keys asked, each once, however
+    often a key is asked and whether or not it has rows."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import delete, func, select
+
+    from warehouse.load import _key_match, _rows_of_keys, insert_rows
+    from warehouse.tables import fact_metric_history as history
+
+    engine = make_engine(warehouse_url)
+    upgrade(engine)
+    rows = [
+        {
+            "org_code": f"99010100{i % 40:04d}",
+            "year": 2024 + i % 2,
+            "form": ("DJ-1", "DJ-2")[i % 3 == 0],
+            "indicator_code": f"{i % 12 + 1:02d}",
+            "metric_key": "m",
+            "new_value": float(i),
+            "changed_at": datetime(2026, 3, 1, tzinfo=UTC),
+            "run_id": "r",
+        }
+        for i in range(600)
+    ]
+    keys = sorted({(r["form"], r["org_code"], r["year"]) for r in rows})
+    asked = keys[::3] + keys[::6] + [("DJ-1", "990199999999", 2025)]  # repeats, and one with no rows
+    expected = sorted(r["new_value"] for r in rows if (r["form"], r["org_code"], r["year"]) in set(asked))
+    with engine.begin() as conn:
+        insert_rows(conn, history, rows)
+        found = sorted(r.new_value for r in _rows_of_keys(conn, history, (history.c.new_value,), asked))
+        conn.execute(delete(history).where(_key_match(conn, history, asked)))
+        left = conn.execute(select(func.count()).select_from(history)).scalar_one()
+        conn.execute(delete(history))
+    engine.dispose()
+    assert found == expected and len(expected) > 50
+    assert left == len(rows) - len(expected)
