@@ -257,3 +257,74 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     engine.dispose()
     assert found == expected and len(expected) > 50
     assert left == len(rows) - len(expected)
+
+
+def test_rollup_checks_count_each_villages_current_values(warehouse_url):
+    """The rollup re-check fetches only the indicators a rollup counts, one row per village: its states,
+    expected counts and findings are those of `evaluate_rollup` over every current value, with a
+    village whose counted indicators are all missing still counted as having returned."""
+    import json
+    import random
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from schemas.registry import Registry, default_spans
+    from transforms.rollup import evaluate_rollup
+    from warehouse.load import insert_rows, rerun_rollups, start_run
+    from warehouse.tables import fact_metric, rollup_check, submission, submission_issue
+
+    registry, year, rng = Registry(default_spans()), 2025, random.Random(5)
+    cells = {"01": "D6", "07": "D12", "08": "D13", "09": "D14"}
+    townships = [t.org_code for t in registry.orgs(year, "township")]
+    engine = make_engine(warehouse_url)
+    upgrade(engine)
+    at = datetime(2026, 1, 10, tzinfo=UTC)
+    facts, villages_of = [], {t: [v.org_code for v in registry.villages_of(t, year)] for t in townships}
+    returned = [(t, "DJ-2") for t in townships[1:]]  # the first township has not reported
+    for t in townships:
+        vs = villages_of[t]
+        returned += [(v, "DJ-1") for v in (vs if rng.random() < 0.7 else vs[1:])]  # some pending
+    subs = [
+        {"file_name": f"{org}.xlsx", "sha256": f"{i:064d}", "size_bytes": 1, "received_at": at, "form": form,
+         "org_code": org, "year": year, "status": "accepted", "late": False, "archive_path": "x", "run_id": "r",
+         "loaded_at": at, "sheet": "Sheet1", "value_cells": json.dumps(cells)}
+        for i, (org, form) in enumerate(returned)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        start_run(conn, "r", None, "test", None)
+        insert_rows(conn, submission, subs)
+        sid = {(r.org_code, r.form): r.submission_id for r in conn.execute(select(submission))}
+        for (org, form), s in sid.items():
+            codes = ("01", "07", "08", "09") if form == "DJ-2" else ("01", "04", "07", "09")
+            if form == "DJ-1" and rng.random() < 0.1:
+                codes = ("01",)  # none of the counted indicators
+            for code in codes:
+                value = float(rng.choice([0, 1, 3, 12])) if form == "DJ-1" else float(rng.randint(0, 4))
+                facts.append({"org_code": org, "year": year, "form": form, "indicator_code": code,
+                              "metric_key": "m", "value": value, "submission_id": s})  # fmt: skip
+        insert_rows(conn, fact_metric, facts)
+        rerun_rollups(conn, [(year, t) for t in townships], registry, evaluate_rollup, at)
+        got = {
+            (r.township_code, r.indicator_code): (r.state, r.reported, r.expected, r.villages_accepted)
+            for r in conn.execute(select(rollup_check))
+        }
+        warned = sorted(
+            (r.submission_id, r.indicator_code, r.cell)
+            for r in conn.execute(select(submission_issue).where(submission_issue.c.check_id == "W-ROLLUP"))
+        )
+    engine.dispose()
+    values: dict = {}
+    for f in facts:
+        values.setdefault((f["org_code"], f["form"]), {})[f["indicator_code"]] = f["value"]
+    want, want_warned = {}, []
+    for t in townships:
+        accepted = [values[(v, "DJ-1")] for v in villages_of[t] if (v, "DJ-1") in values]
+        for r in evaluate_rollup(values.get((t, "DJ-2")), len(villages_of[t]), accepted):
+            want[(t, r.indicator_code)] = (r.state, r.reported, r.expected, len(accepted))
+            if r.finding is not None:
+                want_warned.append((sid[(t, "DJ-2")], r.indicator_code, cells[r.indicator_code]))
+    assert got == want
+    assert warned == sorted(want_warned)
+    states = {s for s, *_ in got.values()}
+    assert {"ok", "mismatch", "pending", "no_return"} <= states, states

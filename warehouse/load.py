@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from schemas.forms import FORMS
+from schemas.forms import FORMS, ROLLUPS
 from schemas.registry import Registry
 
 from .tables import (
@@ -742,22 +743,35 @@ def _rerun_rollup_chunk(
     conn: Connection, year: int, townships: Sequence[str], registry: Registry, rollup: RollupFn, now: datetime
 ) -> None:
     villages = {t: [v.org_code for v in registry.villages_of(t, year)] for t in townships}
-    orgs = sorted({*townships, *(v for vs in villages.values() for v in vs)})
     values: dict[tuple[str, str], dict[str, float]] = {}
     township_sid: dict[str, int] = {}
-    for part in _chunks(orgs, 1000):
-        for r in conn.execute(
-            select(
-                fact_metric.c.org_code,
-                fact_metric.c.form,
-                fact_metric.c.indicator_code,
-                fact_metric.c.value,
-                fact_metric.c.submission_id,
-            ).where(fact_metric.c.year == year, fact_metric.c.org_code.in_(part))
-        ):
-            values.setdefault((r.org_code, r.form), {})[r.indicator_code] = r.value
-            if r.form == "DJ-2" and r.org_code in villages:
-                township_sid[r.org_code] = r.submission_id
+    for org, code, value, sid in conn.execute(
+        select(
+            fact_metric.c.org_code,
+            fact_metric.c.indicator_code,
+            fact_metric.c.value,
+            fact_metric.c.submission_id,
+        ).where(
+            fact_metric.c.year == year, fact_metric.c.form == "DJ-2", fact_metric.c.org_code.in_(townships)
+        )
+    ).all():
+        values.setdefault((org, "DJ-2"), {})[code] = value
+        township_sid[org] = sid
+    # of a village's return only the indicators a rollup counts, one row per village (its other ~300k
+    # values a province night would fetch row by row are not needed); a village with none of them
+    # filled still counts as having returned
+    counted = sorted({rule.village_code for rule in ROLLUPS if rule.village_code is not None})
+    pivot = [
+        func.max(case((fact_metric.c.indicator_code == code, fact_metric.c.value))).label(f"v{code}")
+        for code in counted
+    ]
+    for part in _chunks(sorted({v for vs in villages.values() for v in vs}), 1000):
+        for org, *got in conn.execute(
+            select(fact_metric.c.org_code, *pivot)
+            .where(fact_metric.c.year == year, fact_metric.c.form == "DJ-1", fact_metric.c.org_code.in_(part))
+            .group_by(fact_metric.c.org_code)
+        ).all():
+            values[(org, "DJ-1")] = {code: v for code, v in zip(counted, got, strict=True) if v is not None}
     placed: dict[int, tuple[str | None, dict]] = {}
     if township_sid:
         for r in conn.execute(
