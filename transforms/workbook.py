@@ -323,12 +323,29 @@ def _col_index(letters: bytes) -> int:
     return n - 1
 
 
-def _shared_string_sizes(zf: _Members) -> list[int] | Unreadable:
-    """Rough characters of each shared string (its XML without tags), in order."""
+class _SharedStrings:
+    """The shared strings' sizes, rough characters of each (its XML without tags), in order: worked out
+    only for a sheet that could pass the text cap with them, which no return's sheet can (no string is
+    longer than the part that holds them all: `bound`)."""
+
+    def __init__(self, xml: bytes = b"") -> None:
+        self._xml = xml
+        self._sizes: list[int] | None = None
+        self.bound = len(xml)
+
+    @property
+    def sizes(self) -> list[int]:
+        if self._sizes is None:
+            items = _SI_RE.split(self._xml)[1:]  # linear, even where an item is never closed
+            self._sizes = [len(_TEXT_RE.sub(b"", item)) for item in items]
+        return self._sizes
+
+
+def _shared_strings(zf: _Members) -> _SharedStrings | Unreadable:
     try:
         xml = zf.read("xl/sharedStrings.xml")
     except KeyError:
-        return []
+        return _SharedStrings()
     head = _SST_RE.search(xml)
     if head:
         declared = _attrs(head.group(1))
@@ -336,8 +353,7 @@ def _shared_string_sizes(zf: _Members) -> list[int] | Unreadable:
             value = declared.get(key, b"0")
             if not value.isdigit() or int(value) > MAX_BOOK_CELLS * 4:
                 return Unreadable(MALFORMED)
-    items = _SI_RE.split(xml)[1:]  # linear, even where an item is never closed
-    return [len(_TEXT_RE.sub(b"", item)) for item in items]
+    return _SharedStrings(xml)
 
 
 def _survey_xlsx(zf: _Members) -> _Survey:
@@ -345,9 +361,9 @@ def _survey_xlsx(zf: _Members) -> _Survey:
         parts = _sheet_parts(zf)
     except (KeyError, ValueError):
         return _Survey()  # not a workbook calamine can open either; it will say so
-    sizes = _shared_string_sizes(zf)
-    if isinstance(sizes, Unreadable):
-        return _Survey(sizes)
+    strings = _shared_strings(zf)
+    if isinstance(strings, Unreadable):
+        return _Survey(strings)
     if len(parts) > MAX_SHEETS * 4:
         return _Survey(
             Unreadable(f"工作簿有 {len(parts)} 个工作表，远超报表的规模，请删除无关的工作表后报送")
@@ -358,7 +374,7 @@ def _survey_xlsx(zf: _Members) -> _Survey:
             xml = zf.read(part)
         except KeyError:
             continue
-        sheet = _scan_xlsx_sheet(xml, sizes)
+        sheet = _scan_xlsx_sheet(xml, strings)
         if isinstance(sheet, Unreadable):
             return _Survey(sheet)
         rows, cols, sheet_text, uncached = sheet
@@ -386,7 +402,7 @@ _C_CLOSE = re.compile(rb"</(?:[\w.-]+:)?c>")
 _V_FILLED = re.compile(rb"<(?:[\w.-]+:)?v>\s*[^<\s]")
 
 
-def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] | Unreadable:
+def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int, set] | Unreadable:
     """Rows and columns the sheet spans (as calamine places cells, with or without `r`), the text its
     shared strings put into cells, and its formulas without a cached value. Regular expressions do
     the counting; Python walks cell by cell only for a sheet whose cells carry no `r`."""
@@ -398,7 +414,7 @@ def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] 
         rows, cols = placed
     else:
         if _UNPLACED.search(xml):
-            return _walk_xlsx_sheet(xml, sizes)  # some cells or rows placed by their order, not by `r`
+            return _walk_xlsx_sheet(xml, strings)  # some cells or rows placed by their order, not by `r`
         if _BAD_ROW_REF.search(xml) or _BAD_CELL_REF.search(xml):
             return Unreadable(MALFORMED)
         rows = max(map(int, _ROW_REFS.findall(xml) + _CELL_ROWS.findall(xml)), default=0)
@@ -406,7 +422,12 @@ def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] 
     if rows > EXCEL_ROWS or cols > EXCEL_COLS:
         return Unreadable(MALFORMED)
     text = 0
-    if sizes and max(sizes) * xml.count(b't="s"') > MAX_TEXT // 4:
+    refs = xml.count(b't="s"')
+    if (
+        strings.bound * refs > MAX_TEXT // 4
+        and (sizes := strings.sizes)
+        and max(sizes) * refs > MAX_TEXT // 4
+    ):
         text = sum(sizes[i] for i in map(int, _SHARED_REFS.findall(xml)) if i < len(sizes))
     uncached: set[tuple[int, int]] = set()
     for m in _F_TAG.finditer(xml) if rows * max(cols, 1) <= MAX_CELLS else ():
@@ -423,8 +444,7 @@ def _scan_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] 
 
 
 _PLAIN_ROW = re.compile(rb"<row r=\"([1-9]\d{0,6})\"[\s/>]")
-_PLAIN_CELL = re.compile(rb"<c r=\"([A-Z]{1,3})[1-9]\d{0,6}\"[\s/>]")
-_PLAIN_CELL_ROW = re.compile(rb"<c r=\"[A-Z]{1,3}([1-9]\d{0,6})\"[\s/>]")
+_PLAIN_CELL = re.compile(rb"<c r=\"([A-Z]{1,3})([1-9]\d{0,6})\"[\s/>]")
 
 
 def _placed_as_written(xml: bytes) -> tuple[int, int] | None:
@@ -438,17 +458,17 @@ def _placed_as_written(xml: bytes) -> tuple[int, int] | None:
         b"<row\r"
     ):
         return None
-    cols = set(_PLAIN_CELL.findall(xml))
-    cell_rows = _PLAIN_CELL_ROW.findall(xml)
-    if len(cell_rows) != xml.count(b"<c ") + xml.count(b"<c\t") + xml.count(b"<c\n") + xml.count(b"<c\r"):
+    cells = _PLAIN_CELL.findall(xml)
+    if len(cells) != xml.count(b"<c ") + xml.count(b"<c\t") + xml.count(b"<c\n") + xml.count(b"<c\r"):
         return None
-    rows = max(map(int, row_refs + cell_rows), default=0)
-    return rows, max((_col_index(x) + 1 for x in cols), default=0)
+    rows = max(map(int, row_refs + [row for _, row in cells]), default=0)
+    return rows, max((_col_index(x) + 1 for x in {col for col, _ in cells}), default=0)
 
 
-def _walk_xlsx_sheet(xml: bytes, sizes: list[int]) -> tuple[int, int, int, set] | Unreadable:
+def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int, set] | Unreadable:
     """`_scan_xlsx_sheet` tag by tag, for cells placed by their order; it stops at the first sign
     that the sheet is beyond any return."""
+    sizes = strings.sizes
     rows = cols = text = 0
     row = col = -1
     in_cell = shared = has_f = has_v = in_v = False
