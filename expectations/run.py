@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -76,15 +75,13 @@ def warm_up() -> None:
         _batch_definition()
 
 
-def warm_up_in_background(only_if: Callable[[], bool] | None = None) -> threading.Thread:
-    """`warm_up` in a daemon thread (if `only_if()` says so, asked in that thread): the seconds GX's
-    import takes overlap with other work (a failure here is only logged; `validate` builds what it
-    needs and raises there)."""
+def warm_up_in_background() -> threading.Thread:
+    """`warm_up` in a daemon thread: the seconds GX's import takes overlap with other work (a failure
+    here is only logged; `validate` builds what it needs and raises there)."""
 
     def run() -> None:
         try:
-            if only_if is None or only_if():
-                warm_up()
+            warm_up()
         except Exception:
             logging.getLogger("pbstats").warning("warming up Great Expectations failed", exc_info=True)
 

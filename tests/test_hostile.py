@@ -139,6 +139,14 @@ def test_a_batch_goes_on_past_the_file_that_kills_or_hangs_its_worker():
     assert "ZeroDivisionError" in got[5].detail
 
 
+def test_workers_started_ahead_are_the_ones_that_answer():
+    sandbox.prestart(2)
+    waiting = {w.process.pid for w in sandbox._idle}
+    assert len(waiting) >= 2 and all(w.process.poll() is None for w in sandbox._idle)
+    pids = sandbox.map_each(eval, [({},)] * 3, "__import__('os').getpid()")
+    assert set(pids) <= waiting and os.getpid() not in pids
+
+
 def test_a_worker_cannot_send_back_anything_but_a_readers_result():
     got = sandbox.call(Path, "/tmp")  # a Path is no reader's result: refused, never unpickled
     assert isinstance(got, sandbox.Failed) and got.why == "crash"

@@ -59,6 +59,11 @@ def test_ingest_without_an_api_runs_on_its_own_server_and_leaves_none(tmp_path: 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "收到 1 个文件，通过 1" in done.stdout
     assert wait_until_none(env["PREFECT_HOME"]) == []
+    # the command's own exit (`flows.cli.main`) keeps the exit code of a usage error
+    bad = subprocess.run(
+        [PBSTATS, "ingest", str(tmp_path / "nowhere")], env=env, capture_output=True, timeout=60
+    )
+    assert bad.returncode == 2 and b"nowhere" in bad.stderr
 
     # killed outright mid-run (no atexit): its server goes with it
     drop(inbox, "村2.xlsx", make_return(values={"01": 7}))

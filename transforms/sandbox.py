@@ -264,6 +264,21 @@ def _shutdown() -> None:
             worker.stop()
 
 
+def prestart(count: int, memory: int = MEMORY) -> None:
+    """Have `count` workers waiting, started now: a worker's interpreter and the readers' imports take
+    about half a second of its own, which a caller that knows work is coming can overlap with its own."""
+    if _inline or _in_worker or not ISOLATE:
+        return
+    with _lock:
+        missing = min(count, MAX_IDLE) - sum(1 for w in _idle if w.memory == memory)
+    for _ in range(max(0, missing)):
+        try:
+            worker = _Worker(memory)
+        except OSError:  # `_take` will find out, and read inline
+            return
+        _give_back(worker)
+
+
 def _give_back(worker: _Worker) -> None:
     with _lock:
         if len(_idle) < MAX_IDLE:
