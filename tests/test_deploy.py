@@ -112,6 +112,7 @@ def test_a_rerun_triggered_through_the_api_loads_the_corrected_return(prefect_se
     )
     summary = by_key["pbstats-run-summary"].data
     assert "重新校验" in summary and "通过 **1**" in summary
+    assert by_key["pbstats-progress"].data == 100.0  # however few updates it was given, it ends full
     nightly = _client_call(
         prefect_server,
         lambda c: c.read_artifacts(artifact_filter=ArtifactFilter(key={"any_": ["pbstats-review-2025"]})),
