@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from transforms.checks import Rulebook
 from transforms.rollup import evaluate_rollup
 from warehouse.catalogue import load_registry
-from warehouse.db import make_engine, upgrade
+from warehouse.db import checkpoints_beside, make_engine, upgrade
 from warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, start_run
 from warehouse.queries import RunSummary, completeness_rows, run_summary
 from warehouse.runlock import run_lock
@@ -42,7 +42,7 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
     settings = Settings()
     engine = make_engine(settings.url)
     upgrade(engine)
-    with run_lock(engine, settings.lock_wait):
+    with run_lock(engine, settings.lock_wait), checkpoints_beside(engine):
         with engine.connect() as conn:
             registry = load_registry(conn)
         rules = Rulebook(registry, settings.today_or_now(), settings.deadline_month_day)

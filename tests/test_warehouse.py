@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -328,3 +329,36 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
     assert warned == sorted(want_warned)
     states = {s for s, *_ in got.values()}
     assert {"ok", "mismatch", "pending", "no_return"} <= states, states
+
+
+def test_sqlite_wal_is_copied_back_beside_the_run(tmp_path: Path):
+    """A batch's commit leaves the WAL to `checkpoints_beside`: the rows reach the database file while
+    the run goes on, without a commit stopping to copy them."""
+    import sqlite3
+    import time
+    from contextlib import closing
+
+    from warehouse.db import checkpoints_beside
+    from warehouse.load import insert_rows
+    from warehouse.tables import fact_metric_history as history
+
+    db = tmp_path / "w.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    with closing(sqlite3.connect(db)) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    rows = [
+        {"org_code": f"{i:012d}", "year": 2025, "form": "DJ-1", "indicator_code": "01", "metric_key": "m" * 200,
+         "new_value": float(i), "changed_at": datetime(2026, 3, 1, tzinfo=UTC), "run_id": "r"}
+        for i in range(20_000)
+    ]  # fmt: skip
+    before = db.stat().st_size
+    with engine.begin() as conn:  # ~5 MB: past SQLite's own 1,000-page checkpoint, not past ours
+        insert_rows(conn, history, rows)
+    assert db.stat().st_size == before  # the commit copied nothing back itself
+    with checkpoints_beside(engine, every=0.05):
+        deadline = time.monotonic() + 10
+        while db.stat().st_size < before + 4_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    engine.dispose()
+    assert db.stat().st_size >= before + 4_000_000

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger("pbstats")
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -56,11 +63,51 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# a batch's commit copies the WAL back into the database itself (and waits for the disk) only past this
+# many pages (of 4 KB; SQLite's default is 1,000): during a run `checkpoints_beside` does it meanwhile
+AUTOCHECKPOINT_PAGES = 16_384
+
+
+@contextmanager
+def checkpoints_beside(engine: Engine, every: float = 0.25) -> Iterator[None]:
+    """SQLite: while a run writes, a thread of its own copies the WAL back into the database file every
+    `every` seconds (a passive checkpoint: it never waits for, nor holds up, a reader or the writer).
+    Left to the commits, a province night's batch stopped at its commit for the copy and its disk
+    sync; the thread's sync waits outside the interpreter's lock. Nothing to do for PostgreSQL."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or engine.url.query.get("mode") == "memory":
+        yield
+        return
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            conn = sqlite3.connect(path, timeout=1, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return  # the commits checkpoint, as without this thread
+        try:
+            while not stop.wait(every):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as e:  # a checkpoint is an optimisation: the commits still make them
+            log.warning("background WAL checkpoints stopped: %s", e)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def alembic_config(engine_or_conn=None):
