@@ -291,7 +291,6 @@ def main() -> None:
 
 def _exit_now(code: int) -> None:
     import atexit
-    import threading
 
     shutdown, exit_funcs = getattr(threading, "_shutdown", None), getattr(atexit, "_run_exitfuncs", None)
     if shutdown is None or exit_funcs is None:  # not CPython: the usual exit
