@@ -118,6 +118,18 @@ def test_a_corrected_return_supersedes_and_keeps_history(night):
     assert night.q("select count(*) from fact_metric_history") == [(12,)]
 
 
+def test_a_rejected_correction_leaves_the_accepted_return_current(night):
+    drop(night.inbox, "村.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
+    night.run()
+    drop(night.inbox, "村（更正）.xlsx", make_return(values={"01": 66, "02": 99}), datetime(2026, 1, 20))
+    night.run()  # 02 > 01: the correction is rejected
+    assert statuses(night) == {"村.xlsx": "accepted", "村（更正）.xlsx": "rejected"}
+    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
+        (60.0,)
+    ]
+    assert night.q("select count(*) from fact_metric_history") == [(0,)]
+
+
 def test_an_older_version_arriving_later_does_not_become_current(night):
     drop(night.inbox, "新.xlsx", make_return(values={"01": 66}), datetime(2026, 1, 20))
     night.run()
