@@ -182,8 +182,6 @@ def test_registry_load_refuses_overlapping_spans(tmp_path: Path, monkeypatch):
 def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(warehouse_url):
     """insert_rows takes the driver's own bulk path (executemany over tuples, COPY): what it stores
     reads back the same as rows inserted through SQLAlchemy, datetimes, NULLs and text included."""
-    from datetime import UTC, datetime
-
     from sqlalchemy import insert, select
 
     from warehouse.load import COPY_FROM, insert_rows
@@ -224,8 +222,6 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     """The settle's key lookups (a join with unnested arrays on PostgreSQL, a temporary table on
     SQLite) and its stale-facts delete match exactly the rows of the keys asked, each once, however
     often a key is asked and whether or not it has rows."""
-    from datetime import UTC, datetime
-
     from sqlalchemy import delete, func, select
 
     from warehouse.load import _key_match, _rows_of_keys, insert_rows
@@ -266,7 +262,6 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
     village whose counted indicators are all missing still counted as having returned."""
     import json
     import random
-    from datetime import UTC, datetime
 
     from sqlalchemy import select
 
