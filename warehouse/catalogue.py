@@ -56,16 +56,19 @@ def replace_registry(conn: Connection, spans: Sequence[OrgSpan]) -> None:
 
 
 def load_registry(conn: Connection) -> Registry:
-    rows = conn.execute(select(dim_org)).mappings()
+    rows = conn.execute(select(dim_org).order_by(dim_org.c.org_code, dim_org.c.valid_from)).mappings()
     return Registry(
-        OrgSpan(
-            org_code=r["org_code"],
-            name=r["name"],
-            level=r["level"],
-            kind=r["kind"],
-            parent_code=r["parent_code"],
-            valid_from=r["valid_from"],
-            valid_to=r["valid_to"],
-        )
-        for r in rows
+        (
+            OrgSpan(
+                org_code=r["org_code"],
+                name=r["name"],
+                level=r["level"],
+                kind=r["kind"],
+                parent_code=r["parent_code"],
+                valid_from=r["valid_from"],
+                valid_to=r["valid_to"],
+            )
+            for r in rows
+        ),
+        in_order=True,
     )
