@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from warehouse.load import BatchCounts
 from warehouse.queries import RunSummary, archived_submissions, closed_years, received_files
@@ -12,7 +13,7 @@ from warehouse.queries import RunSummary, archived_submissions, closed_years, re
 from . import stages
 from .artifacts import Progress
 from .files import read_receipts
-from .ingest import load, with_retries
+from .ingest import Whole, load, with_retries
 from .runs import Run, pipeline_run
 
 
@@ -21,13 +22,13 @@ class YearClosed(RuntimeError):
 
 
 @task(name="reread", description="从归档中重新读取一批报表并按现行规则校验", cache_policy=NO_CACHE)
-def reread(batch: list[dict], run: Run) -> list[stages.Rejudged]:
+def reread(batch: list[dict], run: Run) -> Whole:
     s = run.settings
     out = stages.reread_batch(batch, s.archive, s.quarantine, run.rules)
     get_run_logger().info(
         "re-read %d archived files: %d rejected", len(out), sum(r.incoming.status == "rejected" for r in out)
     )
-    return out
+    return Whole(out)  # one result to Prefect, not one tracked per file
 
 
 @task(
@@ -55,8 +56,8 @@ def rejudge(
     size = run.settings.batch_size
     progress = Progress(len(archived), f"{year}年度重新校验进度")
     for i in range(0, len(archived), size):
-        batch = reread(archived[i : i + size], run)
-        with_retries(reload, run)(batch, run)
+        batch = reread(archived[i : i + size], run).value
+        with_retries(reload, run)(quote(batch), run)
         progress.advance(len(batch))
     return len(archived)
 
@@ -85,14 +86,14 @@ def rerun(year: int, org_code: str | None = None, form: str | None = None) -> Ru
     description="从归档读取一批报表（按收件记录的文件名与收到时间）并校验",
     cache_policy=NO_CACHE,
 )
-def restore(batch: list[dict], run: Run, first_year: int, last_year: int) -> list[stages.Judged]:
+def restore(batch: list[dict], run: Run, first_year: int, last_year: int) -> Whole:
     s = run.settings
     judged = stages.restore_batch(batch, s.archive, s.quarantine, run.rules)
     kept = [j for j in judged if j.incoming.year is not None and first_year <= j.incoming.year <= last_year]
     get_run_logger().info(
         "restored %d archived files: %d of years %d-%d", len(batch), len(kept), first_year, last_year
     )
-    return kept
+    return Whole(kept)
 
 
 @flow(
@@ -119,7 +120,7 @@ def backfill(first_year: int, last_year: int) -> RunSummary:
             restore.submit(receipts[i : i + size], run, first_year, last_year)
             for i in range(0, len(receipts), size)
         ]
-        judged = [j for f in futures for j in f.result()]
+        judged = [j for f in futures for j in f.result().value]
         progress = Progress(len(judged), "回填进度")
         for batch in stages.load_batches(judged, size):
             with_retries(load, run)(batch, run)
