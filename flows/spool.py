@@ -14,13 +14,16 @@ import pickle
 import tempfile
 from array import array
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from transforms.frames import ValueRows
 from transforms.model import CheckedReturn, Finding
 
 from .stages import Judged, plan_batches
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 class Spool:
@@ -33,7 +36,7 @@ class Spool:
         self._end = 0
         self._offsets = array("q")
         self._lengths = array("q")
-        self._keys: list[tuple[int, datetime, str]] = []
+        self._keys = _Keys()
         self.values = ValueRows()
         self.found: dict[int, list[Finding]] = {}  # findings of the value rules, by position
         self._rejected_as_read: set[int] = set()  # positions its own checks reject (before the value rules)
@@ -47,7 +50,7 @@ class Spool:
         self._end += len(blob)
         inc, ret = judged.incoming, judged.checked
         year = ret.year if ret is not None else inc.year  # a read return has no verdict yet, but its year
-        self._keys.append((year or 0, inc.received_at, inc.file_name))
+        self._keys.append(year or 0, inc.received_at, inc.file_name)
         if judged.checked is not None:
             self.values.add(position, judged.checked)
             if judged.checked.rejected:
@@ -89,6 +92,31 @@ class Spool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Keys(Sequence):
+    """The returns' sort keys (year or 0, received at, file name) in compact columns: about 50 bytes a
+    return against about 220 as tuples of objects. A key is made when asked for."""
+
+    def __init__(self) -> None:
+        self._years, self._received = array("i"), array("q")
+        self._names, self._name_ends = bytearray(), array("q")
+
+    def append(self, year: int, received_at: datetime, file_name: str) -> None:
+        self._years.append(year)
+        if received_at.tzinfo is None:  # a time from a database that keeps none is UTC
+            received_at = received_at.replace(tzinfo=UTC)
+        self._received.append((received_at - EPOCH) // MICROSECOND)
+        self._names += file_name.encode("utf-8", "surrogatepass")
+        self._name_ends.append(len(self._names))
+
+    def __len__(self) -> int:
+        return len(self._years)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        start = self._name_ends[i - 1] if i else 0
+        name = self._names[start : self._name_ends[i]].decode("utf-8", "surrogatepass")
+        return self._years[i], EPOCH + self._received[i] * MICROSECOND, name
 
 
 class _Checked(Sequence):

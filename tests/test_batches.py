@@ -14,9 +14,11 @@ import pytest
 
 from flows.files import archive_all, quarantine_paths
 from flows.ingest import FIRST_READ, read_slices
-from flows.stages import Feedback, plan_batches
+from flows.spool import Spool
+from flows.stages import Feedback, Judged, plan_batches
 from tests.builders import make_return
 from transforms.model import CheckedReturn, Finding, Received
+from warehouse.load import Incoming
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -48,6 +50,27 @@ def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
         assert all(sum(1 for p in b if keys[p][0]) <= size for b in batches)
     else:
         assert all(len(b) <= size for b in batches)
+
+
+def test_the_spool_keeps_each_returns_key_and_plans_the_loads_from_them(tmp_path):
+    """The spool's compact keys give back each (year, received at, name) exactly, microseconds, a name
+    with an undecodable byte (surrogate escape) and a time without a zone (UTC) included, and its load
+    plan is `plan_batches` over them."""
+    rng = random.Random(4)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    keys = []
+    with Spool(tmp_path) as spool:
+        for i in range(300):
+            year = rng.choice([None, 2024, 2025])
+            at = start + timedelta(seconds=rng.randrange(500), microseconds=rng.randrange(10**6))
+            name = rng.choice([f"报表{i}.xlsx", f"b\udcff{i}.xls", "同名.xlsx"])
+            received = Received(name, "0" * 64, 1, at.replace(tzinfo=None) if i % 7 == 0 else at, "x")
+            checked = CheckedReturn(received=received, year=year) if i % 3 else None
+            incoming = Incoming(name, "0" * 64, 1, received.received_at, "x", "pending", year=year)
+            spool.add(Judged(incoming, None, checked))
+            keys.append((year or 0, at, name))
+        assert [spool._keys[p] for p in range(len(keys))] == keys
+        assert spool.load_batches(25) == plan_batches(keys, 25)
 
 
 @pytest.mark.parametrize(
