@@ -83,6 +83,37 @@ def test_a_night_loads_accepted_returns_and_rejects_bad_ones(night):
     assert run[0][:4] == ("completed", 5, 2, 3) and run[0][4]
 
 
+def test_value_rules_validated_in_shares_judge_as_validated_at_once(night, monkeypatch):
+    """A province's values are validated every VALUE_RULES_EVERY returns and let go of; here after each
+    file (read one per task): the same verdicts and findings, on the right files and cells."""
+    import flows.ingest
+
+    monkeypatch.setattr(flows.ingest, "VALUE_RULES_EVERY", 1)
+    monkeypatch.setenv("PBSTATS_BATCH_SIZE", "1")
+    drop(night.inbox, "村.xlsx", make_return())
+    drop(night.inbox, "坏.xlsx", make_return(org_code="990181202201", values={"02": 99}))  # 02 > 01
+    drop(night.inbox, "好.xlsx", make_return(org_code="990181202203"))
+    drop(night.inbox, "负数.xlsx", make_return(org_code="990181202202", values={"03": -3, "10": 2.5}))
+    night.run()
+    assert statuses(night) == {
+        "村.xlsx": "accepted",
+        "坏.xlsx": "rejected",
+        "好.xlsx": "accepted",
+        "负数.xlsx": "rejected",
+    }
+    issues = night.q(
+        "select s.file_name, i.check_id, i.cell from submission_issue i join submission s using (submission_id) "
+        "where i.severity='error' order by 1, 2, 3"
+    )
+    assert issues == [
+        ("坏.xlsx", "E-RULE", "D7"),
+        ("负数.xlsx", "E-VALUE", "D15"),
+        ("负数.xlsx", "E-VALUE", "D8"),
+    ]
+    for (fb,) in night.q("select feedback_path from submission where status='rejected'"):
+        assert openpyxl.load_workbook(night.settings.quarantine / fb).sheetnames[0] == "问题清单"
+
+
 def test_a_second_night_over_the_same_inbox_reads_nothing(night):
     drop(night.inbox, "村.xlsx", make_return())
     night.run()

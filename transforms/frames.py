@@ -26,9 +26,13 @@ def value_frame(returns: Sequence[CheckedReturn], form_id: str) -> pd.DataFrame:
 
 class ValueRows:
     """The value frames of a run, built a return at a time in compact columns (8 bytes a number, one
-    shared object a distinct text), so that a run can let go of each return once it is read."""
+    shared object a distinct text), so that a run can let go of each return once it is read; and
+    emptied (`clear`) once validated, so that a run holds the values of a share of its returns only."""
 
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
         self._index: dict[str, array] = {f: array("q") for f in FORMS}
         self._numbers: dict[str, dict[str, array]] = {
             f: {ind.code: array("d") for ind in form.indicators} for f, form in FORMS.items()
@@ -37,6 +41,9 @@ class ValueRows:
             f: {ind.code: [] for ind in form.indicators} for f, form in FORMS.items()
         }
         self._shared: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return sum(len(index) for index in self._index.values())
 
     def add(self, position: int, ret: CheckedReturn) -> None:
         if ret.form_id not in FORMS:
