@@ -114,6 +114,7 @@ class _Keys(Sequence):
         return len(self._years)
 
     def __getitem__(self, i):  # type: ignore[override]
+        i = range(len(self))[i]
         start = self._name_ends[i - 1] if i else 0
         name = self._names[start : self._name_ends[i]].decode("utf-8", "surrogatepass")
         return self._years[i], EPOCH + self._received[i] * MICROSECOND, name

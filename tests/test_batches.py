@@ -69,7 +69,7 @@ def test_the_spool_keeps_each_returns_key_and_plans_the_loads_from_them(tmp_path
             incoming = Incoming(name, "0" * 64, 1, received.received_at, "x", "pending", year=year)
             spool.add(Judged(incoming, None, checked))
             keys.append((year or 0, at, name))
-        assert [spool._keys[p] for p in range(len(keys))] == keys
+        assert [spool._keys[p] for p in range(len(keys))] == keys and spool._keys[-1] == keys[-1]
         assert spool.load_batches(25) == plan_batches(keys, 25)
 
 
