@@ -45,6 +45,9 @@ MAX_COPY_MERGES = 500  # merged ranges copied per sheet (openpyxl is slow with m
 MAX_LISTED = 2_000  # findings listed; a return with more is listed in part, and says so
 
 ERROR_FILL = PatternFill(fill_type="solid", fgColor="FFFF7C80")
+TOP_WRAPPED = Alignment(wrap_text=True, vertical="top")
+CENTRE_WRAPPED = Alignment(wrap_text=True, vertical="center")
+BOLD = Font(bold=True)
 WARNING_FILL = PatternFill(fill_type="solid", fgColor="FFFFEB84")
 HEADER = ("序号", "类别", "检查项", "工作表", "单元格", "指标代码", "说明", "填写内容")
 HEADER_WIDTHS = (6, 8, 24, 16, 9, 9, 60, 28)
@@ -348,7 +351,7 @@ def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], n
     header_row = row
     for col, (label, width) in enumerate(zip(HEADER, HEADER_WIDTHS, strict=True), start=1):
         _put(sheet.cell(header_row, col), label, EXCEL_TEXT)
-        sheet.cell(header_row, col).font = Font(bold=True)
+        sheet.cell(header_row, col).font = BOLD
         sheet.column_dimensions[get_column_letter(col)].width = width
     for number, finding in enumerate(findings[:MAX_LISTED], start=1):
         where = (finding.sheet, finding.cell, finding.indicator_code)
@@ -357,7 +360,7 @@ def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], n
             cell = sheet.cell(header_row + number, col)
             shown = value if isinstance(value, int) or value is None else scrub(str(value), EXCEL_TEXT)
             _put(cell, shown, EXCEL_TEXT)
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            cell.alignment = TOP_WRAPPED
         sheet.cell(header_row + number, 2).fill = ERROR_FILL if _is_error(finding) else WARNING_FILL
     sheet.freeze_panes = f"A{header_row + 1}"
     listed = min(len(findings), MAX_LISTED)
@@ -370,7 +373,7 @@ def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
     """A line of text across the table's width; returns the next free row."""
     _put(sheet.cell(row, 1), text, EXCEL_TEXT)
     sheet.cell(row, 1).font = font
-    sheet.cell(row, 1).alignment = Alignment(wrap_text=True, vertical="center")
+    sheet.cell(row, 1).alignment = CENTRE_WRAPPED
     sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(HEADER))
     sheet.row_dimensions[row].height = 20 * (1 + _display_width(text) // 150)
     return row + 1
