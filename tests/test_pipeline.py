@@ -103,9 +103,9 @@ def test_value_rules_validated_in_shares_judge_as_validated_at_once(night, monke
     }
     issues = night.q(
         "select s.file_name, i.check_id, i.cell from submission_issue i join submission s using (submission_id) "
-        "where i.severity='error' order by 1, 2, 3"
+        "where i.severity='error'"
     )
-    assert issues == [
+    assert sorted(issues) == [  # sorted here: a database's collation may order Chinese names otherwise
         ("坏.xlsx", "E-RULE", "D7"),
         ("负数.xlsx", "E-VALUE", "D15"),
         ("负数.xlsx", "E-VALUE", "D8"),
