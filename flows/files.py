@@ -93,27 +93,27 @@ class Listing(Sequence[InboxEntry]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         i = range(len(self))[index]
-        path = os.path.join(self.root, self._slice(self._paths, self._path_ends, i))
-        name = self._slice(self._names, self._name_ends, i).decode("utf-8", "surrogatepass")
-        return InboxEntry(os.fsdecode(path), name, self._sizes[i], self._mtimes[i])
+        return InboxEntry(os.fsdecode(self._path(i)), self._name(i), self._sizes[i], self._mtimes[i])
 
-    @staticmethod
-    def _slice(text: bytearray, ends: array, i: int) -> bytes:
-        return bytes(text[ends[i - 1] if i else 0 : ends[i]])
+    def _path(self, i: int) -> bytes:
+        return os.path.join(
+            self.root, bytes(self._paths[self._path_ends[i - 1] if i else 0 : self._path_ends[i]])
+        )
+
+    def _name(self, i: int) -> str:
+        raw = self._names[self._name_ends[i - 1] if i else 0 : self._name_ends[i]]
+        return raw.decode("utf-8", "surrogatepass")
 
     def states(self) -> Iterator[tuple[str, int, int]]:
         """(key, size, mtime_ns) of each file, as `InboxEntry` gives them, without making the entries."""
         for i in range(len(self)):
-            path = os.path.join(self.root, self._slice(self._paths, self._path_ends, i))
-            yield mask_pii(text_of_path(path)), self._sizes[i], self._mtimes[i]
+            yield mask_pii(text_of_path(self._path(i))), self._sizes[i], self._mtimes[i]
 
     def select(self, positions: Iterable[int]) -> Listing:
         """The files at these positions, as a listing of their own."""
         out = Listing(self.root)
         for i in positions:
-            path = os.path.join(self.root, self._slice(self._paths, self._path_ends, i))
-            name = self._slice(self._names, self._name_ends, i).decode("utf-8", "surrogatepass")
-            out.append(path, name, self._sizes[i], self._mtimes[i])
+            out.append(self._path(i), self._name(i), self._sizes[i], self._mtimes[i])
         return out
 
 
