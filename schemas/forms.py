@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 
 class Kind(StrEnum):
@@ -47,12 +48,13 @@ class Form:
     rules: tuple[Rule, ...]
 
     def indicator(self, code: str) -> Indicator:
-        return self._by_code()[code]
+        return self._by_code[code]
 
     def has(self, code: str) -> bool:
-        return code in self._by_code()
+        return code in self._by_code
 
-    def _by_code(self) -> dict[str, Indicator]:
+    @cached_property
+    def _by_code(self) -> dict[str, Indicator]:  # asked for each cell a return's rows hold
         return {i.code: i for i in self.indicators}
 
 
