@@ -230,6 +230,101 @@ def test_a_zip_bomb_is_refused_before_unpacking():
     assert ids(ret) == ["E-FILE"] and "100 MB" in ret.findings[0].message
 
 
+def _corrupted(data: bytes, member: str) -> bytes:
+    """The package with a few bytes of one member's packed data flipped: it no longer unpacks to the
+    size and CRC it declares (or not at all); every header stays as it was."""
+    import struct
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.getinfo(member)
+    out = bytearray(data)
+    name_length, extra_length = struct.unpack_from("<HH", out, info.header_offset + 26)
+    middle = info.header_offset + 30 + name_length + extra_length + info.compress_size // 2
+    for i in range(middle, middle + min(4, info.compress_size)):
+        out[i] ^= 0xFF
+    return bytes(out)
+
+
+def _repacked(data: bytes, rename: dict[str, str], edit: dict[str, tuple[bytes, bytes]]) -> bytes:
+    """The package with members renamed and text replaced in members (by their new names)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            name = rename.get(info.filename, info.filename)
+            body = src.read(info)
+            if name in edit:
+                body = body.replace(*edit[name])
+            dst.writestr(name, body)
+    return out.getvalue()
+
+
+def _names(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return zf.namelist()
+
+
+UNREAD = {"xlsx": ("xl/theme/theme1.xml", "docProps/app.xml", "docProps/core.xml", "[Content_Types].xml")}
+UNREAD["ods"] = ("meta.xml", "styles.xml")
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "ods"])
+def test_a_broken_member_calamine_never_reads_costs_the_return_nothing(kind):
+    """The survey leaves a theme, the document properties or an .ods's styles packed: calamine never
+    reads them, so the return reads exactly as the intact one (which it is in every figure)."""
+    from reliability.badfiles import seed
+
+    intact = judge(seed(kind), f"张家村2025年报.{kind}")
+    assert ids(intact) == []
+    for member in UNREAD[kind]:
+        assert member in _names(seed(kind))
+        broken = judge(_corrupted(seed(kind), member), f"张家村2025年报.{kind}")
+        assert ids(broken) == [], member
+        assert broken.values == intact.values and broken.org_code == intact.org_code
+
+
+@pytest.mark.parametrize(
+    "kind,member",
+    [
+        ("xlsx", "xl/worksheets/sheet1.xml"),
+        ("ods", "META-INF/manifest.xml"),
+        ("xlsx", "xl/styles.xml"),
+        ("xlsx", "xl/workbook.xml"),
+        ("xlsx", "_rels/.rels"),
+        ("ods", "content.xml"),
+    ],
+)
+def test_a_broken_member_calamine_reads_is_refused(kind, member):
+    from reliability.badfiles import seed
+
+    ret = judge(_corrupted(seed(kind), member), f"张家村2025年报.{kind}")
+    assert ids(ret) == ["E-FILE"] and "压缩包校验失败" in ret.findings[0].message, member
+
+
+def test_a_sheet_kept_under_an_unread_name_is_checked_all_the_same():
+    """A workbook may put its sheet where a theme usually is: the survey reads it, so it unpacks and
+    checks it as any sheet."""
+    moved = _repacked(
+        make_return(),
+        {"xl/worksheets/sheet1.xml": "xl/theme/sheet1.xml"},
+        {"xl/_rels/workbook.xml.rels": (b"/xl/worksheets/sheet1.xml", b"/xl/theme/sheet1.xml")},
+    )
+    assert "xl/theme/sheet1.xml" in _names(moved) and "xl/worksheets/sheet1.xml" not in _names(moved)
+    assert ids(judge(moved)) == []  # calamine finds it there
+    ret = judge(_corrupted(moved, "xl/theme/sheet1.xml"))
+    assert ids(ret) == ["E-FILE"] and "压缩包校验失败" in ret.findings[0].message
+
+
+def test_every_member_is_checked_where_the_package_names_another_document():
+    """Calamine finds the workbook through _rels/.rels: a package that names another one is not laid
+    out as the survey assumes, so nothing in it is left packed."""
+    odd = _repacked(
+        make_return(), {}, {"_rels/.rels": (b'Target="xl/workbook.xml"', b'Target="xl/../xl/workbook.xml"')}
+    )
+    assert b"xl/../xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(odd)).read("_rels/.rels")
+    ret = judge(_corrupted(odd, "xl/theme/theme1.xml"))
+    assert ids(ret) == ["E-FILE"] and "压缩包校验失败" in ret.findings[0].message
+
+
 def test_a_cell_at_the_sheets_far_corner_is_refused_before_reading():
     import openpyxl
 

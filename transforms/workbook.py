@@ -19,7 +19,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from posixpath import dirname, join, normpath
+from posixpath import join, normpath
 
 from schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
 
@@ -37,6 +37,7 @@ MAX_MERGES = 10_000  # per sheet; a return has a handful
 EXCEL_ROWS, EXCEL_COLS = 1_048_576, 16_384
 
 CORRUPT = "文件已损坏（无法解压），请重新导出后报送"
+BAD_MEMBER = "文件已损坏（压缩包校验失败），请重新导出后报送"
 MALFORMED = "文件已损坏（内部结构异常），请用 Excel 或 WPS 重新打开并另存后报送"
 OVER_BUDGET = {
     "time": "文件读取超时（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
@@ -197,58 +198,110 @@ def survey_content(data: bytes) -> _Survey:
                 )
             members = _members_unpacked(data, infos)
             if members is None:
-                return _Survey(Unreadable("文件已损坏（压缩包校验失败），请重新导出后报送"))
+                return _Survey(Unreadable(BAD_MEMBER))
             if "encryption-data" in _manifest(members):
                 return _Survey(Unreadable("文件设置了密码（已加密），请取消密码后重新报送"))
-            if "xl/workbook.bin" in members.bodies:
+            if "xl/workbook.bin" in members:
                 return _Survey(Unreadable("文件是 Excel 二进制工作簿（.xlsb），请另存为 .xlsx 后报送"))
-            if "xl/workbook.xml" in members.bodies:
+            if "xl/workbook.xml" in members:
                 return _survey_xlsx(members)
-            if "content.xml" in members.bodies:
+            if "content.xml" in members:
                 return _survey_ods(members)
+    except _BadMember:  # one left packed, and read after all: a sheet or a part the workbook names
+        return _Survey(Unreadable(BAD_MEMBER))
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError, zlib.error):
         return _Survey(Unreadable(CORRUPT))
     return _Survey()
 
 
-@dataclass
-class _Members:
-    """A package's members, each unpacked once and checked (what the survey reads, like `ZipFile.read`)."""
+# members python-calamine never reads (tests/test_reading.py: corrupt one and calamine reads the file
+# as before): in an .xlsx whose package names xl/workbook.xml as its document, and in an .ods
+OOXML_UNREAD = ("[Content_Types].xml", "docProps/", "xl/theme/")
+ODS_UNREAD = ("styles.xml", "meta.xml")
 
-    bodies: dict[str, bytes]
+
+class _BadMember(Exception):
+    """A member that does not unpack to exactly the size and CRC it declares."""
+
+
+class _Members:
+    """A package's members as the survey reads them, like `ZipFile.read`: each unpacked once and
+    checked (`_unpacked`). Those calamine reads are unpacked up front (`_members_unpacked`); one it
+    never reads only when the survey asks for it."""
+
+    def __init__(self, data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+        self._data = data
+        self._infos = {info.filename: info for info in infos}  # a repeated name: the last, as zipfile
+        self._bodies: dict[str, bytes] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._infos
 
     def read(self, name: str) -> bytes:
-        return self.bodies[name]
+        body = self._bodies.get(name)
+        if body is None:
+            body = _unpacked(self._data, self._infos[name])
+            if body is None:
+                raise _BadMember(name)
+            self._bodies[name] = body
+        return body
 
 
 def _members_unpacked(data: bytes, infos: list[zipfile.ZipInfo]) -> _Members | None:
-    """Every member unpacked, or None unless each comes to exactly the size and CRC it declares.
-    (zipfile's testzip stops at the declared size; calamine's zip reader does not, so a member that
-    unpacks to more is a bomb.) The total was checked against the cap from the declared sizes."""
-    bodies: dict[str, bytes] = {}
+    """The members, or None unless each that calamine may read unpacks to exactly the size and CRC it
+    declares. (zipfile's testzip stops at the declared size; calamine's zip reader does not, so a
+    member that unpacks to more is a bomb.) The total was checked against the cap from the declared
+    sizes. A member calamine never reads (`_unread`: the theme is 40% of a return's XML) is left
+    packed: whatever it holds, it changes no figure, so it costs no submitter a rejection. The survey
+    still unpacks and checks one it reads after all (a sheet a workbook puts under xl/theme/)."""
+    members = _Members(data, infos)
+    unread = _unread(members)
     for info in infos:
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            return None  # Excel, WPS and LibreOffice write nothing else
-        at = info.header_offset
-        if data[at : at + 4] != ZIP_MAGIC or at + 30 > len(data):
+        if unread and info.filename.startswith(unread):
+            continue
+        body = _unpacked(data, info)
+        if body is None:
             return None
-        name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
-        start = at + 30 + name_length + extra_length
-        packed = data[start : start + info.compress_size]
-        if info.compress_type == zipfile.ZIP_STORED:
-            body = packed
-        else:
-            inflate = zlib.decompressobj(-15)
-            try:
-                body = inflate.decompress(packed, info.file_size + 1)
-            except zlib.error:
-                return None
-            if inflate.unconsumed_tail:
-                return None
-        if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
+        members._bodies[info.filename] = body  # a repeated name: each checked, the last one kept
+    return members
+
+
+def _unread(members: _Members) -> tuple[str, ...]:
+    """The names calamine never reads in this package, by its kind; none where its layout is not the
+    one Excel, WPS, LibreOffice and openpyxl write (calamine finds the workbook through _rels/.rels)."""
+    if "_rels/.rels" in members:
+        documents = [
+            a.get(b"Target", b"").decode("utf-8", "replace").lstrip("/")
+            for a in map(_attrs, _REL_RE.findall(members.read("_rels/.rels")))
+            if a.get(b"Type", b"").endswith(b"/officeDocument")
+        ]
+        return OOXML_UNREAD if documents and set(documents) == {"xl/workbook.xml"} else ()
+    return ODS_UNREAD if "content.xml" in members else ()
+
+
+def _unpacked(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """One member's bytes, or None unless it comes to exactly the size and CRC it declares."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None  # Excel, WPS and LibreOffice write nothing else
+    at = info.header_offset
+    if data[at : at + 4] != ZIP_MAGIC or at + 30 > len(data):
+        return None
+    name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
+    start = at + 30 + name_length + extra_length
+    packed = data[start : start + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        body = packed
+    else:
+        inflate = zlib.decompressobj(-15)
+        try:
+            body = inflate.decompress(packed, info.file_size + 1)
+        except zlib.error:
             return None
-        bodies[info.filename] = body  # as zipfile reads a repeated name: the last one
-    return _Members(bodies)
+        if inflate.unconsumed_tail:
+            return None
+    if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
+        return None
+    return body
 
 
 def _manifest(zf: _Members) -> str:
@@ -302,17 +355,14 @@ def _sheet_parts(zf: _Members) -> dict[str, str]:
     for raw in _REL_RE.findall(rels):
         a = _attrs(raw)
         if b"Id" in a and b"Target" in a:
-            targets[a[b"Id"]] = a[b"Target"]
+            t = a[b"Target"].decode("utf-8", "replace")
+            targets[a[b"Id"]] = t.lstrip("/") if t.startswith("/") else normpath(join("xl", t))
     parts = {}
     for raw in _SHEET_RE.findall(book):
         a = _attrs(raw)
         target = targets.get(a.get(b"id", b""))
-        if target is None or b"name" not in a:
-            continue
-        t = target.decode("utf-8", "replace")
-        parts[_xml_unescape(a[b"name"])] = (
-            t.lstrip("/") if t.startswith("/") else normpath(join(dirname("xl/workbook.xml"), t))
-        )
+        if target is not None and b"name" in a:
+            parts[_xml_unescape(a[b"name"])] = target
     return parts
 
 
@@ -443,26 +493,21 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
     return rows, cols, text, uncached
 
 
-_PLAIN_ROW = re.compile(rb"<row r=\"([1-9]\d{0,6})\"[\s/>]")
-_PLAIN_CELL = re.compile(rb"<c r=\"([A-Z]{1,3})([1-9]\d{0,6})\"[\s/>]")
+_ROW_OR_CELL = re.compile(rb"<(?:row|c)[\s/>]")
+_PLAIN_PLACED = re.compile(rb"<(?:row r=\"([1-9]\d{0,6})\"|c r=\"([A-Z]{1,3})([1-9]\d{0,6})\")[\s/>]")
 
 
 def _placed_as_written(xml: bytes) -> tuple[int, int] | None:
     """(rows, columns) of a sheet as Excel, WPS, LibreOffice and openpyxl write one — no namespace
     prefix, every row and cell opening with a well-formed `r` — else None (the general scan). Shown by
     counting: every `<row` and `<c` element must be one of those matched, so nothing is missed."""
-    if b":c" in xml or b":row" in xml or b"<c>" in xml or b"<c/" in xml or b"<row>" in xml or b"<row/" in xml:
+    if b":c" in xml or b":row" in xml:
         return None
-    row_refs = _PLAIN_ROW.findall(xml)
-    if len(row_refs) != xml.count(b"<row ") + xml.count(b"<row\t") + xml.count(b"<row\n") + xml.count(
-        b"<row\r"
-    ):
+    placed = _PLAIN_PLACED.findall(xml)
+    if len(placed) != len(_ROW_OR_CELL.findall(xml)):  # also <c>, <c/>, <row/>: placed by their order
         return None
-    cells = _PLAIN_CELL.findall(xml)
-    if len(cells) != xml.count(b"<c ") + xml.count(b"<c\t") + xml.count(b"<c\n") + xml.count(b"<c\r"):
-        return None
-    rows = max(map(int, row_refs + [row for _, row in cells]), default=0)
-    return rows, max((_col_index(x) + 1 for x in {col for col, _ in cells}), default=0)
+    rows = max((int(row or cell_row) for row, _, cell_row in placed), default=0)
+    return rows, max((_col_index(x) + 1 for x in {col for _, col, _ in placed if col}), default=0)
 
 
 def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int, set] | Unreadable:
