@@ -129,15 +129,21 @@ def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workb
         and most_cells <= MAX_OPENPYXL_CELLS
         and _sheet_count(original) <= MAX_SHEETS
     )
-    readers = [_from_openpyxl] if small else []
-    if largest_grid <= MAX_DENSE_CELLS and survey_content(original).problem is None:
-        readers.append(_from_calamine)
-    for reader in readers:
+    tried = False
+    for reader in (_from_openpyxl, _from_calamine):
+        if reader is _from_openpyxl and not small:
+            continue
+        # the reader's own survey only when calamine is needed: openpyxl copies nearly every return
+        if reader is _from_calamine and not (
+            largest_grid <= MAX_DENSE_CELLS and survey_content(original).problem is None
+        ):
+            continue
+        tried = True
         try:
             return reader(original)
         except Exception:  # corrupt, encrypted, not a spreadsheet, or a kind this reader does not know
             continue
-    return _empty_book(), {}, [NOT_ATTACHED if readers else TOO_BIG]
+    return _empty_book(), {}, [NOT_ATTACHED if tried else TOO_BIG]
 
 
 def _from_openpyxl(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
