@@ -42,12 +42,25 @@ class Spool:
         self._rejected_as_read: set[int] = set()  # positions its own checks reject (before the value rules)
 
     def add(self, judged: Judged) -> int:
+        """One judged return added; its position."""
+        self.extend([judged])
+        return len(self) - 1
+
+    def extend(self, batch: Sequence[Judged]) -> None:
+        """Each of a batch added in order (positions follow on), written with one system call."""
+        blobs = [pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL) for judged in batch]
+        data = b"".join(blobs)
+        written = 0
+        while written < len(data):  # a regular file takes it all at once, but a short write is allowed
+            written += os.pwrite(self._fd, memoryview(data)[written:], self._end + written)
+        for judged, blob in zip(batch, blobs, strict=True):
+            self._offsets.append(self._end)
+            self._lengths.append(len(blob))
+            self._end += len(blob)
+            self._index(judged)
+
+    def _index(self, judged: Judged) -> None:
         position = len(self._keys)
-        blob = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
-        os.pwrite(self._fd, blob, self._end)
-        self._offsets.append(self._end)
-        self._lengths.append(len(blob))
-        self._end += len(blob)
         inc, ret = judged.incoming, judged.checked
         year = ret.year if ret is not None else inc.year  # a read return has no verdict yet, but its year
         self._keys.append(year or 0, inc.received_at, inc.file_name)
@@ -55,7 +68,6 @@ class Spool:
             self.values.add(position, judged.checked)
             if judged.checked.rejected:
                 self._rejected_as_read.add(position)
-        return position
 
     def rejected(self) -> set[int]:
         """Positions of the returns that will be rejected: by their own checks, or by the value rules'

@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -50,6 +51,32 @@ def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
         assert all(sum(1 for p in b if keys[p][0]) <= size for b in batches)
     else:
         assert all(len(b) <= size for b in batches)
+
+
+def test_the_spool_gives_back_each_return_as_added_one_at_a_time_or_a_batch_at_once(tmp_path):
+    rng = random.Random(9)
+    added = []
+    with Spool(tmp_path) as spool:
+        for size in [1, 0, 7, 1, 250, 3]:
+            batch = []
+            for _ in range(size):
+                i = len(added) + len(batch)
+                received = Received(f"报表{i}.xlsx", f"{i:064d}", i, datetime(2026, 1, 5, tzinfo=UTC), "x")
+                checked = CheckedReturn(
+                    received=received, year=2025, form_id="DJ-1", values={"01": Decimal(rng.randrange(99))}
+                )
+                incoming = Incoming(
+                    received.file_name, received.sha256, i, received.received_at, "x", "pending"
+                )
+                batch.append(Judged(incoming, None, checked if i % 4 else None))
+            if size == 1:
+                assert spool.add(batch[0]) == len(added)
+            else:
+                spool.extend(batch)
+            added += batch
+        assert len(spool) == len(added)
+        assert [spool[p] for p in range(len(added))] == added
+        assert len(spool.values) == sum(1 for j in added if j.checked is not None)
 
 
 def test_the_spool_keeps_each_returns_key_and_plans_the_loads_from_them(tmp_path):
