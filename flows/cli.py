@@ -75,7 +75,7 @@ def _warm_up(inbox: Path, url: str, readers: int) -> None:
     from .ingest import anything_new
 
     try:
-        if anything_new(inbox, url):
+        if anything_new(inbox, url, keep=True):  # its listing is the run's, if the run starts soon
             warm_up()
             sandbox.prestart(readers)
         for module in FLOW_START_MODULES:

@@ -154,9 +154,14 @@ def list_inbox(inbox: Path, *, report: bool = True) -> tuple[Listing, list[str]]
             # a personal number in a name must not reach the warehouse or the logs (forms.md §6 E-PII)
             name = mask_pii(name_of(raw_name))
             entries.append(raw_path, name, st.st_size, st.st_mtime_ns)
-    for line in skipped if report else ():  # a link is worth an operator's look; owner files are routine
-        (log.warning if "symbolic link" in line else log.info)("inbox: skipped %s", line)
+    if report:
+        report_skipped(skipped)
     return entries, skipped
+
+
+def report_skipped(skipped: Sequence[str]) -> None:
+    for line in skipped:  # a link is worth an operator's look; owner files are routine
+        (log.warning if "symbolic link" in line else log.info)("inbox: skipped %s", line)
 
 
 def read_entry(entry: InboxEntry) -> bytes:

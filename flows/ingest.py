@@ -5,6 +5,8 @@ the stages live in flows/stages.py and below."""
 from __future__ import annotations
 
 import gc
+import os
+import time
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
@@ -25,7 +27,7 @@ from warehouse.queries import RunSummary
 
 from . import stages
 from .artifacts import Progress
-from .files import InboxEntry, Listing, list_inbox
+from .files import InboxEntry, Listing, list_inbox, report_skipped
 from .runners import task_runner
 from .runs import Run, pipeline_run
 from .settings import Settings
@@ -36,7 +38,7 @@ from .spool import Spool
     name="discover", description="列出收件箱中新增或变化的文件（未变化的文件不再读取）", cache_policy=NO_CACHE
 )
 def discover(inbox: Path, run: Run) -> Listing:
-    entries, skipped = list_inbox(inbox)
+    entries, skipped = _listed(inbox)
     new = changed(entries, run.engine)
     log = get_run_logger()
     log.info("inbox %s: %d files, %d new or changed, %d skipped", inbox, len(entries), len(new), len(skipped))
@@ -53,10 +55,28 @@ def changed(entries: Listing, engine: Engine) -> Listing:
     return entries.select(i for i, (key, *now) in enumerate(states) if known.get(key) != tuple(now))
 
 
-def anything_new(inbox: Path, url: str) -> bool:
+# the listing of an inbox the command made while Prefect's server started (`anything_new(keep=True)`),
+# taken by the run's `discover` moments later: as if the run had listed the inbox then (a file that
+# comes in between is read the next night, as one that comes just after a listing always is)
+_KEPT: dict[str, tuple[float, Listing, list[str]]] = {}
+KEPT_FOR_S = 30.0
+
+
+def _listed(inbox: Path) -> tuple[Listing, list[str]]:
+    kept = _KEPT.pop(os.path.abspath(inbox), None)
+    if kept is None or time.monotonic() - kept[0] > KEPT_FOR_S:
+        return list_inbox(inbox)
+    report_skipped(kept[2])
+    return kept[1], kept[2]
+
+
+def anything_new(inbox: Path, url: str, *, keep: bool = False) -> bool:
     """Whether the next run will have files to read (a look ahead, logging nothing: the run's own
-    `discover` reports). True when the warehouse cannot tell (e.g. it does not exist yet)."""
-    entries, _ = list_inbox(inbox, report=False)
+    `discover` reports). True when the warehouse cannot tell (e.g. it does not exist yet). With
+    `keep`, the listing is kept for the run this command is about to start."""
+    entries, skipped = list_inbox(inbox, report=False)
+    if keep:
+        _KEPT[os.path.abspath(inbox)] = (time.monotonic(), entries, skipped)
     if not entries:
         return False
     engine = make_engine(url, pooled=False)
@@ -243,8 +263,7 @@ def ingest(inbox: str | None = None) -> RunSummary:
             gc.freeze()
             try:
                 for judged in read_all(entries, run):
-                    for j in judged:
-                        spool.add(j)
+                    spool.extend(judged)
                     progress.advance(len(judged))
                     if len(spool.values) >= VALUE_RULES_EVERY:
                         value_rules(quote(spool))

@@ -135,6 +135,29 @@ def test_the_look_ahead_sees_what_the_night_will_read(night):
     assert anything_new(night.inbox, url)  # the same path, sent again later
 
 
+def test_the_listing_the_command_made_while_prefect_started_is_the_runs(night, monkeypatch):
+    """The CLI lists the inbox while Prefect's server starts (`anything_new(keep=True)`); the run
+    that follows takes that listing instead of making another, as if it had listed the inbox then:
+    a file that came in between waits for the next night. Kept too long, it is not taken."""
+    import flows.ingest
+
+    url = night.settings.url
+    drop(night.inbox, "甲村.xlsx", make_return())
+    assert anything_new(night.inbox, url, keep=True)
+    drop(night.inbox, "乙村.xlsx", make_return(org_code="990181101202"))
+    assert night.run().received == 1
+    assert night.q("select file_name from submission") == [("甲村.xlsx",)]
+    assert night.run().received == 1  # the next night lists the inbox itself
+    assert sorted(night.q("select file_name from submission")) == [("乙村.xlsx",), ("甲村.xlsx",)]
+
+    drop(night.inbox, "丙村.xlsx", make_return(org_code="990181101203"))
+    assert anything_new(night.inbox, url)  # not kept: the run lists the inbox
+    monkeypatch.setattr(flows.ingest, "KEPT_FOR_S", 0.0)
+    anything_new(night.inbox, url, keep=True)  # kept, but too long ago by the time the run starts
+    drop(night.inbox, "丁村.xlsx", make_return(org_code="990181101204"))
+    assert night.run().received == 2
+
+
 def test_a_corrected_return_supersedes_and_keeps_history(night):
     drop(night.inbox, "村.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
     night.run()
