@@ -95,6 +95,7 @@ def use() -> Iterator[None]:
         return
     from prefect.settings import (
         PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
@@ -106,7 +107,10 @@ def use() -> Iterator[None]:
         _url, max(60, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()), proc=_server, every=0.1
     )
     _answered = True
-    with temporary_settings(updates={PREFECT_API_URL: _url}):
+    # No flow-run heartbeats: they tell a lasting server that a run is still alive, and this server
+    # lives exactly as long as the command (killed, the command takes it along). Prefect's heartbeat
+    # thread sleeps in one-second steps, and a flow run's end waits for it: up to 1 s per command.
+    with temporary_settings(updates={PREFECT_API_URL: _url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 

@@ -113,3 +113,37 @@ def test_a_profile_naming_an_api_stops_the_server_spawned_ahead(tmp_path: Path):
         timeout=120,
     )
     assert without.stdout.strip() == "started", without.stderr[-2000:]  # the probe itself works
+
+
+def test_flows_on_the_temporary_server_send_no_heartbeats(tmp_path: Path):
+    """A flow run on the command's own server sends no heartbeats (nothing outlives the command to
+    miss them) and so does not wait for Prefect's heartbeat thread as it ends; with any other API the
+    heartbeat stays as configured."""
+    probe = (
+        "from prefect import flow\n"
+        "from prefect.settings import get_current_settings\n"
+        "from flows import local_api\n"
+        "@flow\n"
+        "def probe():\n"
+        "    s = get_current_settings()\n"
+        "    return s.flows.heartbeat_frequency, s.api.url\n"
+        "local_api.start_if_needed()\n"
+        "print('outside', get_current_settings().flows.heartbeat_frequency)\n"
+        "with local_api.use():\n"
+        "    print('inside', *probe())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env_for(tmp_path) | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = dict(
+        line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("outside", "inside"))
+    )
+    assert lines["outside"] == "180"  # Prefect's default, as any other API gets it
+    heartbeat, url = lines["inside"].split()
+    assert heartbeat == "None" and url.startswith("http://127.0.0.1:") and url.endswith("/api")
+    assert wait_until_none(str(tmp_path / "prefect")) == []
