@@ -125,13 +125,21 @@ class Progress:
             self._shown_at = now
 
 
-def publish_review(engine, years: list[int]) -> None:
-    """The year-end review's summary of each year the run touched, as the warehouse now stands."""
+def review_texts(engine, years: list[int]) -> dict[int, str]:
+    """The year-end review's summary of each year, as the warehouse now stands (reads only: it may run
+    in a thread of its own, beside the run's other summaries)."""
     from .report import review_markdown
 
+    texts = {}
     for year in years:
         with engine.connect() as conn:
-            text = review_markdown(conn, year)
+            texts[year] = review_markdown(conn, year)
+    return texts
+
+
+def publish_review(texts: dict[int, str]) -> None:
+    """The review's summaries as the run's artifacts (in the flow run's own thread: its context links them)."""
+    for year, text in texts.items():
         create_markdown_artifact(
             text, key=f"pbstats-review-{year}", description=f"{year}年度党建工作统计摘要"
         )

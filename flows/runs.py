@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, st
 from warehouse.queries import RunSummary, completeness_rows, run_summary
 from warehouse.runlock import run_lock
 
-from .artifacts import publish_review, publish_run
+from .artifacts import publish_review, publish_run, review_texts
 from .settings import Settings
 
 
@@ -72,12 +73,17 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
             log.info("rollup checks of %d (year, township) pairs run again", rollups)
         with engine.begin() as conn:
             finish_run(conn, run.run_id, "completed")
-            run.summary = run_summary(conn, run.run_id, registry)
             years = sorted({y for y in _years_of(conn, run.run_id)})
-            completeness = completeness_rows(conn, years)
-        publish_run(run.summary, title, str(settings.quarantine), completeness)
-        if review and run.summary.received:  # nothing new: last night's review still stands
-            publish_review(engine, years)
+        # the year-end review (~1 s at a province's scale, most of it in the database) is read in a
+        # thread of its own while this one sums the run up; nothing new: last night's review stands
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="review") as pool:
+            texts = pool.submit(review_texts, engine, years) if review and years else None
+            with engine.connect() as conn:
+                run.summary = run_summary(conn, run.run_id, registry)
+                completeness = completeness_rows(conn, years)
+            publish_run(run.summary, title, str(settings.quarantine), completeness)
+            if texts is not None:
+                publish_review(texts.result())
         log.info(
             "run %s completed: %d files, accepted %d, rejected %d",
             run.run_id,
