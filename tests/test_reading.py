@@ -325,6 +325,33 @@ def test_every_member_is_checked_where_the_package_names_another_document():
     assert ids(ret) == ["E-FILE"] and "压缩包校验失败" in ret.findings[0].message
 
 
+def test_a_sheet_named_in_another_case_is_surveyed_as_calamine_finds_it():
+    """calamine looks members up by their names folded to lower case: a workbook that names its sheet
+    as /XL/Worksheets/Sheet1.XML is read from xl/worksheets/sheet1.xml, and so is it surveyed (here a
+    cell at the far corner is refused before calamine would allocate the grid up to it)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "表号：DJ-1"
+    buf = io.BytesIO()
+    wb.save(buf)
+    rels = {"xl/_rels/workbook.xml.rels": (b"/xl/worksheets/sheet1.xml", b"/XL/Worksheets/Sheet1.XML")}
+    plain = _repacked(buf.getvalue(), {}, rels)
+    assert ids(judge(plain)) == ["E-FORM"]  # calamine finds the sheet: it reads, and is no return
+    far = _repacked(
+        plain,
+        {},
+        {
+            "xl/worksheets/sheet1.xml": (
+                b"</sheetData>",
+                b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>',
+            )
+        },
+    )
+    ret = judge(far)
+    assert ids(ret) == ["E-FILE"] and "1048576" in ret.findings[0].message
+
+
 def test_a_cell_at_the_sheets_far_corner_is_refused_before_reading():
     import openpyxl
 

@@ -233,11 +233,18 @@ class _Members:
         self._data = data
         self._infos = {info.filename: info for info in infos}  # a repeated name: the last, as zipfile
         self._bodies: dict[str, bytes] = {}
+        # calamine finds a member by its name folded to lower case, backslashes as slashes
+        self._folded = {name.replace("\\", "/").lower(): name for name in self._infos}
+
+    def _name(self, name: str) -> str:
+        """The member calamine would open when asked for `name`."""
+        return self._folded.get(name.lower(), name)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._infos
+        return self._name(name) in self._infos
 
     def read(self, name: str) -> bytes:
+        name = self._name(name)
         body = self._bodies.get(name)
         if body is None:
             body = _unpacked(self._data, self._infos[name])
