@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import overload
 
+from schemas.texts import Texts
 from transforms.checks import mask_pii
 from transforms.workbook import suffix_of
 
@@ -69,16 +70,13 @@ class Listing(Sequence[InboxEntry]):
 
     def __init__(self, root: bytes) -> None:
         self.root = root
-        self._paths, self._names = bytearray(), bytearray()
-        self._path_ends, self._name_ends = array("q"), array("q")
+        self._paths, self._names = Texts(), Texts()  # the paths below the root, as bytes
         self._sizes, self._mtimes = array("q"), array("q")
 
     def append(self, raw_path: bytes, name: str, size: int, mtime_ns: int) -> None:
         """A file at `raw_path`, under the root."""
-        self._paths += raw_path[len(self.root) :].lstrip(os.sep.encode())
-        self._path_ends.append(len(self._paths))
-        self._names += name.encode("utf-8", "surrogatepass")
-        self._name_ends.append(len(self._names))
+        self._paths.append_bytes(raw_path[len(self.root) :].lstrip(os.sep.encode()))
+        self._names.append(name)
         self._sizes.append(size)
         self._mtimes.append(mtime_ns)
 
@@ -93,16 +91,10 @@ class Listing(Sequence[InboxEntry]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         i = range(len(self))[index]
-        return InboxEntry(os.fsdecode(self._path(i)), self._name(i), self._sizes[i], self._mtimes[i])
+        return InboxEntry(os.fsdecode(self._path(i)), self._names[i], self._sizes[i], self._mtimes[i])
 
     def _path(self, i: int) -> bytes:
-        return os.path.join(
-            self.root, bytes(self._paths[self._path_ends[i - 1] if i else 0 : self._path_ends[i]])
-        )
-
-    def _name(self, i: int) -> str:
-        raw = self._names[self._name_ends[i - 1] if i else 0 : self._name_ends[i]]
-        return raw.decode("utf-8", "surrogatepass")
+        return os.path.join(self.root, self._paths.bytes_at(i))
 
     def states(self) -> Iterator[tuple[str, int, int]]:
         """(key, size, mtime_ns) of each file, as `InboxEntry` gives them, without making the entries."""
@@ -113,7 +105,7 @@ class Listing(Sequence[InboxEntry]):
         """The files at these positions, as a listing of their own."""
         out = Listing(self.root)
         for i in positions:
-            out.append(self._path(i), self._name(i), self._sizes[i], self._mtimes[i])
+            out.append(self._path(i), self._names[i], self._sizes[i], self._mtimes[i])
         return out
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from schemas.texts import Texts
 from transforms.frames import ValueRows
 from transforms.model import CheckedReturn, Finding
 
@@ -111,25 +112,21 @@ class _Keys(Sequence):
     return against about 220 as tuples of objects. A key is made when asked for."""
 
     def __init__(self) -> None:
-        self._years, self._received = array("i"), array("q")
-        self._names, self._name_ends = bytearray(), array("q")
+        self._years, self._received, self._names = array("i"), array("q"), Texts()
 
     def append(self, year: int, received_at: datetime, file_name: str) -> None:
         self._years.append(year)
         if received_at.tzinfo is None:  # a time from a database that keeps none is UTC
             received_at = received_at.replace(tzinfo=UTC)
         self._received.append((received_at - EPOCH) // MICROSECOND)
-        self._names += file_name.encode("utf-8", "surrogatepass")
-        self._name_ends.append(len(self._names))
+        self._names.append(file_name)
 
     def __len__(self) -> int:
         return len(self._years)
 
     def __getitem__(self, i):  # type: ignore[override]
         i = range(len(self))[i]
-        start = self._name_ends[i - 1] if i else 0
-        name = self._names[start : self._name_ends[i]].decode("utf-8", "surrogatepass")
-        return self._years[i], EPOCH + self._received[i] * MICROSECOND, name
+        return self._years[i], EPOCH + self._received[i] * MICROSECOND, self._names[i]
 
 
 class _Checked(Sequence):

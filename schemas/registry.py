@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .texts import Texts
+
 LEVELS = ("city", "township", "village")
 COLUMNS = ("org_code", "name", "level", "kind", "parent_code", "valid_from", "valid_to")
 NO_END = 1 << 30  # valid_to of a span still valid, in the compact columns
@@ -120,11 +122,10 @@ class Registry:
         """`in_order`: the spans come sorted by (org_code, valid_from) already (as a query can give
         them), and are taken one at a time, never all held at once."""
         rows = spans if in_order else sorted(spans, key=lambda s: (s.org_code, s.valid_from))
-        self._codes, self._parents, self._name_ends = array("q"), array("q"), array("q")
+        self._codes, self._parents, self._names = array("q"), array("q"), Texts()
         self._from, self._to, self._level, self._kind = array("i"), array("i"), array("i"), array("i")
         levels: dict[str, int] = {}
         kinds: dict[str, int] = {}
-        names = bytearray()
         for s in rows:
             self._codes.append(_code_number(s.org_code))
             self._parents.append(_code_number(s.parent_code) if s.parent_code else -1)
@@ -132,11 +133,10 @@ class Registry:
             self._to.append(NO_END if s.valid_to is None else s.valid_to)
             self._level.append(levels.setdefault(s.level, len(levels)))
             self._kind.append(kinds.setdefault(s.kind, len(kinds)))
-            names += s.name.encode()
-            self._name_ends.append(len(names))
+            self._names.append(s.name)
         if any(a > b for a, b in zip(self._codes, self._codes[1:], strict=False)):
             raise RegistryError("registry spans not in code order")
-        self._levels, self._kinds, self._names = tuple(levels), tuple(kinds), bytes(names)
+        self._levels, self._kinds = tuple(levels), tuple(kinds)
         # the rows by parent (for villages_of): row numbers ordered by parent code, then by code
         self._by_parent = array("i", sorted(range(len(self._codes)), key=self._parents.__getitem__))
         self._parent_keys = array("q", (self._parents[i] for i in self._by_parent))
@@ -149,11 +149,10 @@ class Registry:
         return len(self._codes)
 
     def _span(self, i: int) -> OrgSpan:
-        start = self._name_ends[i - 1] if i else 0
         parent = self._parents[i]
         return OrgSpan(
             org_code=f"{self._codes[i]:012d}",
-            name=self._names[start : self._name_ends[i]].decode(),
+            name=self._names[i],
             level=self._levels[self._level[i]],
             kind=self._kinds[self._kind[i]],
             parent_code=f"{parent:012d}" if parent >= 0 else None,
