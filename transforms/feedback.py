@@ -129,14 +129,17 @@ def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workb
         and most_cells <= MAX_OPENPYXL_CELLS
         and _sheet_count(original) <= MAX_SHEETS
     )
+    # the reader's own survey only when calamine is needed: openpyxl copies nearly every return
+    allowed = (
+        (_from_openpyxl, lambda: small),
+        (
+            _from_calamine,
+            lambda: largest_grid <= MAX_DENSE_CELLS and survey_content(original).problem is None,
+        ),
+    )
     tried = False
-    for reader in (_from_openpyxl, _from_calamine):
-        if reader is _from_openpyxl and not small:
-            continue
-        # the reader's own survey only when calamine is needed: openpyxl copies nearly every return
-        if reader is _from_calamine and not (
-            largest_grid <= MAX_DENSE_CELLS and survey_content(original).problem is None
-        ):
+    for reader, may in allowed:
+        if not may():
             continue
         tried = True
         try:
