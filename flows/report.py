@@ -402,16 +402,18 @@ def _md_row(cells) -> str:
 
 
 def load_summary(conn: Connection, year: int) -> tuple[rv.Summary, ReportMeta]:
-    """The city's year in brief, from the warehouse's aggregates (its cost does not grow with the returns)."""
+    """The city's year in brief, from the warehouse's aggregates and townships (neither its time nor its
+    memory grows with the returns or the villages)."""
+    before, now = wr.regrouping(conn, year)
     data = rv.SummaryInput(
         year=year,
-        orgs_now=_orgs(wr.hierarchy(conn, year)),
-        orgs_before=_orgs(wr.hierarchy(conn, year - 1)),
+        orgs_now=_orgs(now),
+        orgs_before=_orgs(before),
         city_years=wr.city_by_year(conn),
         dj2_reported=wr.reporting_orgs(conn, year, "DJ-2", ("01", "02")),
         completeness=wr.completeness(conn, year),
-        warnings=wr.open_warnings(conn, year),
-        rollups=wr.rollup_states(conn, year),
+        warning_counts=wr.open_warning_counts(conn, year),
+        rollups=wr.rollup_states(conn, year, ("pending", "mismatch")),
         closed=wr.is_closed(conn, year),
     )
     return rv.build_summary(data), _meta(conn)
@@ -481,17 +483,23 @@ def review_markdown(conn: Connection, year: int) -> str:
     lines += ["", "## 待核实事项", ""]
     if review.warning_counts:
         lines.append(
-            f"- 未处理的提示 {len(review.warnings)} 条："
+            f"- 未处理的提示 {review.warnings_open} 条："
             + "；".join(f"{CHECK_TITLES.get(k, k)}（{k}）{n} 条" for k, n in review.warning_counts)
         )
     else:
         lines.append("- 无未处理的提示")
     if review.pending:
+        shown = review.pending[:MAX_ROWS]
         lines.append(
-            "- 乡镇年报与村级汇总核对待定："
+            f"- 乡镇年报与村级汇总核对待定 {len(review.pending)} 个乡镇（街道）："
             + "；".join(
                 f"{p['township_name']}（村（社区）已通过 {p['villages_accepted']}/{p['villages_expected']}）"
-                for p in review.pending
+                for p in shown
+            )
+            + (
+                f"；……另有 {len(review.pending) - len(shown)} 个，见数据仓库 rollup_check 表"
+                if len(review.pending) > len(shown)
+                else ""
             )
         )
     lines.append(f"- 乡镇年报与村级汇总核对不一致 {review.mismatches} 项")

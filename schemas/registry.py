@@ -170,11 +170,18 @@ class Registry:
         first = bisect_left(self._codes, number)
         return range(first, bisect_right(self._codes, number, lo=first))
 
-    def org(self, code: str, year: int) -> OrgSpan | None:
-        for i in self._rows_of(code):
+    def _row(self, number: int, year: int) -> int:
+        """The row of the org with that code number valid in that year; -1 if none."""
+        first = bisect_left(self._codes, number)
+        for i in range(first, bisect_right(self._codes, number, lo=first)):
             if self._valid(i, year):
-                return self._span(i)
-        return None
+                return i
+        return -1
+
+    def org(self, code: str, year: int) -> OrgSpan | None:
+        number = _code_number(code, strict=False)
+        i = self._row(number, year) if number >= 0 else -1
+        return self._span(i) if i >= 0 else None
 
     def known(self, code: str) -> bool:
         return len(self._rows_of(code)) > 0
@@ -201,14 +208,26 @@ class Registry:
 
     def township_of(self, code: str, year: int) -> OrgSpan | None:
         """The township an org belongs to in that year (a township is its own)."""
-        org = self.org(code, year)
-        if org is None:
-            return None
-        if org.level == "township":
-            return org
-        if org.level == "village" and org.parent_code:
-            return self.org(org.parent_code, year)
-        return None
+        i = self._township_row(code, year)
+        return self._span(i) if i >= 0 else None
+
+    def township_code_of(self, code: str, year: int) -> str | None:
+        """The code of the township (an org of level township) an org belongs to in that year, a
+        township's own; without making a span (asked once per return in a load and a run's summary)."""
+        i = self._township_row(code, year)
+        return f"{self._codes[i]:012d}" if i >= 0 and self._levels[self._level[i]] == "township" else None
+
+    def _township_row(self, code: str, year: int) -> int:
+        number = _code_number(code, strict=False)
+        i = self._row(number, year) if number >= 0 else -1
+        if i < 0:
+            return -1
+        level = self._levels[self._level[i]]
+        if level == "township":
+            return i
+        if level == "village" and self._parents[i] >= 0:
+            return self._row(self._parents[i], year)
+        return -1
 
 
 def _code_number(code: str | None, strict: bool = True) -> int:

@@ -72,6 +72,10 @@ def test_compact_registry_answers_as_its_rows_do_before_and_after_pickling(seed)
                 elif want_town is not None and want_town.level != "township":
                     want_town = None
                 assert registry.township_of(code, year) == want_town
+                want_code = (
+                    want_town.org_code if want_town is not None and want_town.level == "township" else None
+                )
+                assert registry.township_code_of(code, year) == want_code
                 assert registry.villages_of(code, year) == villages_of(code, year)
             for level in (None, "city", "township", "village", "county"):
                 assert registry.orgs(year, level) == orgs(year, level)

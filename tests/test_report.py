@@ -20,6 +20,7 @@ from schemas.forms import DJ1, DJ2, FORMS
 from schemas.registry import Registry, default_spans
 from tests.builders import drop, make_return
 from transforms import review as rv
+from warehouse import review as wr
 
 ZHUPING, CHANGLING, QINGSHI = "990181203000", "990181108000", "990181101000"
 CORRECTED, REJECTED = "990181108201", "990181101203"
@@ -147,12 +148,25 @@ def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
         review, meta = load_review(conn, 2025)
         summary, _ = load_summary(conn, 2025)
         markdown = review_markdown(conn, 2025)
+        regrouped = wr.regrouping(conn, 2025)
         html, docx_path = write_report(conn, 2025, tmp_path / "out")
 
     # the nightly summary, from the warehouse's aggregates, says what the full review says of the city
     for field in dataclasses.fields(rv.Summary):
         assert getattr(summary, field.name) == getattr(review, field.name), field.name
     assert summary.paragraphs and summary.headline and summary.pending
+    assert summary.warnings_open == len(review.warnings) > 0
+    # the summary's merges come from the townships and the villages of the one township gone (竹坪乡),
+    # not from every village of both years
+    registry = Registry(default_spans())
+    zhuping = {v.org_code for v in registry.villages_of(ZHUPING, 2024)}
+    before, now = regrouped
+    assert {o.org_code for o in before if o.level == "village"} == zhuping
+    assert {o.org_code for o in now if o.level == "village"} == zhuping
+    assert {o.org_code for o in now if o.level == "township"} == {
+        o.org_code for o in registry.orgs(2025, "township")
+    }
+    assert summary.merges == [rv.Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
 
     # the headline, city-wide: every figure and last year's, summed here from what was sent
     for f, metric in zip(review.headline, [*rv.HEADLINE, rv.CROSS_CHECK], strict=True):
@@ -175,7 +189,6 @@ def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
     assert "竹坪乡" not in by_town  # not in the 2025 registry
 
     # completeness: the 2025 registry's townships and villages, counted here
-    registry = Registry(default_spans())
     expected = len(registry.orgs(2025, "township")) + len(registry.orgs(2025, "village"))
     done = review.completeness
     assert (done.expected, done.accepted_on_time, done.accepted_late, done.rejected) == (

@@ -399,7 +399,10 @@ def by_importance(warnings: Sequence[Mapping]) -> list[dict]:
 
 def warning_counts(warnings: Sequence[Mapping]) -> list[tuple[str, int]]:
     """check id → number of open warnings, most frequent first."""
-    counts = Counter(w["check_id"] for w in warnings)
+    return most_first(Counter(w["check_id"] for w in warnings))
+
+
+def most_first(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
@@ -498,6 +501,10 @@ class Review:
     warning_counts: list[tuple[str, int]]
     pending: list[dict]
     mismatches: int
+
+    @property
+    def warnings_open(self) -> int:
+        return len(self.warnings)
 
 
 class UnknownTownship(ValueError):
@@ -625,8 +632,9 @@ def build_review(data: ReviewInput) -> Review:
 @dataclass
 class Summary:
     """The city's year in brief (the nightly run's artifact): the review's headline, completeness and
-    open questions, without its tables by township or village. Made from the warehouse's aggregates,
-    so that its cost does not grow with the returns loaded."""
+    open questions, without its tables by township or village, and its warnings counted, not listed.
+    Made from the warehouse's aggregates and its townships, so that neither its time nor its memory
+    grows with the returns loaded or the villages of the registry."""
 
     year: int
     scope: str
@@ -636,7 +644,7 @@ class Summary:
     headline: list[Figure]
     merges: list[Merge]
     completeness: Completeness
-    warnings: list[dict]
+    warnings_open: int
     warning_counts: list[tuple[str, int]]
     pending: list[dict]
     mismatches: int
@@ -648,13 +656,15 @@ class SummaryInput:
     place of the values org by org."""
 
     year: int
+    # each year's townships, and the villages of last year's townships gone this year (`merges` needs
+    # no other village): warehouse/review.py `regrouping`
     orgs_now: Sequence[Org]
     orgs_before: Sequence[Org]
     city_years: Mapping[int, Totals]  # v_year_review
     dj2_reported: set[str]  # orgs with an accepted DJ-2 (its 01 or 02) that year
     completeness: Sequence[Mapping]
-    warnings: Sequence[Mapping]
-    rollups: Sequence[Mapping]
+    warning_counts: Mapping[str, int]  # check id → open warnings
+    rollups: Sequence[Mapping]  # rollup_check rows of the year: the pending and mismatched ones suffice
     closed: bool
 
 
@@ -674,7 +684,11 @@ def build_summary(data: SummaryInput) -> Summary:
         headline=[figure(m, now, before) for m in HEADLINE]
         + [figure(CROSS_CHECK, now, before, "（对照）村（社区）年报中本年完成整顿的")],
         merges=merges(data.orgs_before, data.orgs_now),
-        **_states(data.completeness, data.warnings, data.rollups, None),
+        completeness=completeness(data.completeness),
+        warnings_open=sum(data.warning_counts.values()),
+        warning_counts=most_first(data.warning_counts),
+        pending=pending_rollups(data.rollups),
+        mismatches=sum(1 for r in data.rollups if r["state"] == "mismatch"),
     )
 
 

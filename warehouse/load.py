@@ -318,9 +318,9 @@ def _townships_of(keys, registry: Registry) -> list[tuple[int, str]]:
         if form == "DJ-2":
             touched.add((year, org))
         else:
-            township = registry.township_of(org, year)
+            township = registry.township_code_of(org, year)
             if township is not None:
-                touched.add((year, township.org_code))
+                touched.add((year, township))
     return sorted(touched)
 
 

@@ -38,14 +38,14 @@ class RunSummary:
     rejections: list[dict] = field(default_factory=list)
 
 
-def _township(registry: Registry, org_code: str | None, year: int | None):
-    """The township of that year; for a code the registry does not know, the township its digits name."""
+def _township(registry: Registry, org_code: str | None, year: int | None) -> str | None:
+    """The township's code that year; for a code the registry does not know, the township its digits name."""
     if not org_code or not year:
         return None
-    town = registry.township_of(org_code, year)
+    town = registry.township_code_of(org_code, year)
     if town is None and len(org_code) == 12:
-        town = registry.org(org_code[:9] + "000", year)
-    return town if town is not None and town.level == "township" else None
+        town = registry.township_code_of(org_code[:9] + "000", year)
+    return town
 
 
 def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary:
@@ -79,9 +79,11 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
     for s in subs:
         received += 1
         totals[s["status"]] = totals.get(s["status"], 0) + 1
-        town = _township(registry, s["org_code"], s["year"])
-        key = town.org_code if town else "-"
-        line = lines.setdefault(key, TownshipLine(key, town.name if town else "（无法确定乡镇）"))
+        key = _township(registry, s["org_code"], s["year"]) or "-"
+        line = lines.get(key)
+        if line is None:
+            town = registry.org(key, s["year"]) if key != "-" else None
+            line = lines[key] = TownshipLine(key, town.name if town else "（无法确定乡镇）")
         setattr(line, s["status"], getattr(line, s["status"]) + 1)
         line.warnings += warn_counts.get(s["submission_id"], 0)
         if s["status"] == "rejected":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from sys import intern
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, inspect, select, text
 
 from .db import normalise_url
 from .queries import closed_years
@@ -47,20 +47,48 @@ class AsOf:
     flow_run_id: str | None
 
 
-def hierarchy(conn: Connection, year: int) -> Iterator[OrgInYear]:
+def hierarchy(conn: Connection, year: int, where: str = "", **params) -> Iterator[OrgInYear]:
     """Every township and village of that year's registry, with its township, as they come (a province
-    has 100,000; the names and codes that repeat are interned)."""
+    has 100,000; the names and codes that repeat are interned). `where`: a further condition on the org
+    (`o`), with its parameters (a list is expanded, for `IN :name`)."""
     sql = f"""
 SELECT o.org_code, o.name, o.level,
        CASE WHEN o.level = 'township' THEN o.org_code ELSE t.org_code END AS township_code,
        CASE WHEN o.level = 'township' THEN o.name ELSE t.name END AS township_name
 FROM dim_org o
 LEFT JOIN dim_org t ON o.level = 'village' AND t.org_code = o.parent_code AND {VALID_IN.format(a="t", y=":y")}
-WHERE o.level IN ('township', 'village') AND {VALID_IN.format(a="o", y=":y")}
+WHERE o.level IN ('township', 'village') AND {VALID_IN.format(a="o", y=":y")} {f"AND ({where})" if where else ""}
 ORDER BY o.org_code
 """
-    for code, name, level, town_code, town_name in conn.execute(text(sql), {"y": year}):
+    query = text(sql).bindparams(
+        *(bindparam(k, expanding=True) for k, v in params.items() if isinstance(v, list))
+    )
+    for code, name, level, town_code, town_name in conn.execute(query, {"y": year, **params}):
         yield OrgInYear(code, name, intern(level), _interned(town_code), _interned(town_name))
+
+
+def regrouping(conn: Connection, year: int) -> tuple[list[OrgInYear], list[OrgInYear]]:
+    """What the merges of townships from last year's registry to this year's are worked out from,
+    without every village of a province: (last year, this year), each with every township of its year,
+    and the villages of last year's townships that are gone this year, as each year had them."""
+    before = list(hierarchy(conn, year - 1, "o.level = 'township'"))
+    now = list(hierarchy(conn, year, "o.level = 'township'"))
+    gone = sorted({o.org_code for o in before} - {o.org_code for o in now})
+    moved: list[str] = []
+    for chunk in _chunks(gone, 500):
+        villages = list(
+            hierarchy(conn, year - 1, "o.level = 'village' AND o.parent_code IN :towns", towns=chunk)
+        )
+        before += villages
+        moved += [v.org_code for v in villages]
+    for chunk in _chunks(moved, 500):
+        now += hierarchy(conn, year, "o.org_code IN :codes", codes=chunk)
+    return before, now
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _interned(value: str | None) -> str | None:
@@ -135,17 +163,31 @@ ORDER BY 4, w.org_code, w.check_id, w.indicator_code
     return [dict(r) for r in conn.execute(text(sql), {"y": year}).mappings()]
 
 
-def rollup_states(conn: Connection, year: int) -> list[dict]:
-    """The W-ROLLUP state of every township's rolled-up indicators that year."""
+def open_warning_counts(conn: Connection, year: int) -> dict[str, int]:
+    """check id → the number of warnings on that year's current returns (v_open_warnings)."""
+    rows = conn.execute(
+        text("SELECT check_id, COUNT(*) FROM v_open_warnings WHERE year = :y GROUP BY check_id"), {"y": year}
+    )
+    return {check: int(n) for check, n in rows}
+
+
+def rollup_states(conn: Connection, year: int, states: tuple[str, ...] | None = None) -> list[dict]:
+    """The W-ROLLUP state of every township's rolled-up indicators that year (only those in `states`)."""
     sql = f"""
 SELECT r.township_code, t.name AS township_name, r.indicator_code, r.state, r.reported, r.expected,
        r.villages_expected, r.villages_accepted
 FROM rollup_check r
 LEFT JOIN dim_org t ON t.org_code = r.township_code AND {VALID_IN.format(a="t", y="r.year")}
-WHERE r.year = :y
+WHERE r.year = :y {"AND r.state IN :states" if states is not None else ""}
 ORDER BY r.township_code, r.indicator_code
 """
-    return [dict(r) for r in conn.execute(text(sql), {"y": year}).mappings()]
+    query, params = text(sql), {"y": year}
+    if states is not None:
+        query, params = (
+            query.bindparams(bindparam("states", expanding=True)),
+            params | {"states": list(states)},
+        )
+    return [dict(r) for r in conn.execute(query, params).mappings()]
 
 
 def as_of(conn: Connection) -> AsOf:
