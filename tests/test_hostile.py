@@ -7,8 +7,11 @@ the test run. PBSTATS_FUZZ=full runs the heavy cases at full size and thousands 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import random
+import termios
 import time
 from pathlib import Path
 
@@ -145,6 +148,31 @@ def test_workers_started_ahead_are_the_ones_that_answer():
     assert len(waiting) >= 2 and all(w.process.poll() is None for w in sandbox._idle)
     pids = sandbox.map_each(eval, [({},)] * 3, "__import__('os').getpid()")
     assert set(pids) <= waiting and os.getpid() not in pids
+
+
+def test_a_worker_answers_on_while_its_answers_wait_to_be_taken():
+    """A worker's answers pile up in its pipe while the caller is busy elsewhere: ~300 answers, not the
+    ~20 a default pipe of 64 KB holds before the worker must stop and wait."""
+    worker = sandbox._Worker(sandbox.MEMORY)
+    try:
+        items = [({},)] * 40
+        request = pickle.dumps(("map", eval, 1, pickle.dumps("b'x' * 10_000"), items))
+        worker.process.stdin.write(sandbox._HEADER.pack(len(request)) + request)
+        worker.process.stdin.flush()
+        answer = pickle.dumps(("ok", b"x" * 10_000), protocol=pickle.HIGHEST_PROTOCOL)
+        expected = len(items) * (sandbox._HEADER.size + len(answer))
+        assert expected > 4 * 65_536
+        waiting, deadline = 0, time.monotonic() + 20
+        while waiting < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+            waiting = int.from_bytes(
+                fcntl.ioctl(worker.process.stdout.fileno(), termios.FIONREAD, b"\0" * 4), "little"
+            )
+        assert waiting == expected  # every answer written, none taken yet
+        first = sandbox._read_exactly(worker.process.stdout, sandbox._HEADER.size + len(answer), deadline)
+        assert first == sandbox._HEADER.pack(len(answer)) + answer
+    finally:
+        worker.stop()
 
 
 def test_a_worker_cannot_send_back_anything_but_a_readers_result():
