@@ -165,18 +165,15 @@ class Registry:
 
     def _rows_of(self, code: str) -> range:
         number = _code_number(code, strict=False)
-        if number < 0:
-            return range(0)
+        return self._rows(number) if number >= 0 else range(0)
+
+    def _rows(self, number: int) -> range:
         first = bisect_left(self._codes, number)
         return range(first, bisect_right(self._codes, number, lo=first))
 
     def _row(self, number: int, year: int) -> int:
         """The row of the org with that code number valid in that year; -1 if none."""
-        first = bisect_left(self._codes, number)
-        for i in range(first, bisect_right(self._codes, number, lo=first)):
-            if self._valid(i, year):
-                return i
-        return -1
+        return next((i for i in self._rows(number) if self._valid(i, year)), -1)
 
     def org(self, code: str, year: int) -> OrgSpan | None:
         number = _code_number(code, strict=False)

@@ -6,7 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -145,3 +145,9 @@ def _serialise(conn) -> None:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    """`items` in slices of `size` (the IN lists of a query stay under the drivers' limits)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from schemas.forms import FORMS, ROLLUPS
 from schemas.registry import Registry
 
+from .db import chunks
 from .tables import (
     fact_metric,
     fact_metric_history,
@@ -132,7 +133,7 @@ def lock(conn: Connection) -> None:
 def known_files(conn: Connection, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
     """path → (size, mtime_ns) of inbox paths already taken in."""
     out = {}
-    for chunk in _chunks(list(paths), 500):
+    for chunk in chunks(list(paths), 500):
         for r in conn.execute(
             select(inbox_file.c.path, inbox_file.c.size_bytes, inbox_file.c.mtime_ns).where(
                 inbox_file.c.path.in_(chunk)
@@ -149,7 +150,7 @@ def last_year_values(
     wanted = {(f, o, y - 1) for f, o, y in returns}
     out: dict[tuple[str, str, int], dict[str, float]] = {}
     orgs = sorted({o for _, o, _ in wanted})
-    for chunk in _chunks(orgs, 500):
+    for chunk in chunks(orgs, 500):
         rows = conn.execute(
             select(
                 fact_metric.c.form,
@@ -300,7 +301,7 @@ def load_batch(
 
 def _count_status(conn: Connection, ids: list[int], status: str) -> int:
     n = 0
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         n += len(
             conn.execute(
                 select(submission.c.submission_id).where(
@@ -337,7 +338,7 @@ def rejudge_batch(
     counts = BatchCounts()
     ids = [sid for sid, _ in items]
     old_keys = set()
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         for r in conn.execute(
             select(submission.c.form, submission.c.org_code, submission.c.year).where(
                 submission.c.submission_id.in_(chunk)
@@ -346,7 +347,7 @@ def rejudge_batch(
             if r.form and r.org_code and r.year:
                 old_keys.add((r.form, r.org_code, r.year))
     closed = _closed_years(conn)
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         conn.execute(delete(submission_issue).where(submission_issue.c.submission_id.in_(chunk)))
     issue_rows = []
     for sid, inc in items:
@@ -391,7 +392,7 @@ def _closed_years(conn: Connection) -> set[int]:
 def _first_submissions(conn: Connection, shas: set[str]) -> dict[str, tuple[int, str]]:
     """sha256 → (submission_id, file_name) of the first submission of those bytes."""
     out: dict[str, tuple[int, str]] = {}
-    for chunk in _chunks(sorted(shas), 500):
+    for chunk in chunks(sorted(shas), 500):
         rows = conn.execute(
             select(submission.c.sha256, submission.c.submission_id, submission.c.file_name)
             .where(submission.c.sha256.in_(chunk), submission.c.status != "duplicate")
@@ -545,7 +546,7 @@ def settle(
             .values(status="superseded", superseded_by=bindparam("winner")),
             superseded,
         )
-    for chunk in _chunks(stale, 200):
+    for chunk in chunks(stale, 200):
         conn.execute(delete(fact_metric).where(_key_match(conn, fact_metric, chunk)))
     if history:
         insert_rows(conn, fact_metric_history, history)
@@ -677,7 +678,7 @@ def _rows_of_keys(conn: Connection, table, columns, keys, *where):
     costs SQLAlchemy a new statement to compile per chunk (half the load's time at province scale):
     there the keys go into a temporary table, joined through the table's key index."""
     if conn.dialect.name == "postgresql":
-        for chunk in _chunks(list(keys), 5000):
+        for chunk in chunks(list(keys), 5000):
             yield from conn.execute(select(*columns).where(_key_match(conn, table, chunk), *where))
         return
     conn.exec_driver_sql(
@@ -697,7 +698,7 @@ def _remember_files(conn: Connection, seen: Sequence[SeenFile], now: datetime) -
     if not seen:
         return
     paths = [s.path for s in seen]
-    for chunk in _chunks(paths, 500):
+    for chunk in chunks(paths, 500):
         conn.execute(delete(inbox_file).where(inbox_file.c.path.in_(chunk)))
     insert_rows(
         conn,
@@ -752,7 +753,7 @@ def rerun_rollups(
     for year, township in pairs:
         by_year.setdefault(year, []).append(township)
     for year, townships in sorted(by_year.items()):
-        for chunk in _chunks(townships, ROLLUP_CHUNK):
+        for chunk in chunks(townships, ROLLUP_CHUNK):
             _rerun_rollup_chunk(conn, year, chunk, registry, rollup, now)
 
 
@@ -785,7 +786,7 @@ def _rerun_rollup_chunk(
         func.max(case((fact_metric.c.indicator_code == code, fact_metric.c.value))).label(f"v{code}")
         for code in counted
     ]
-    for part in _chunks(sorted({v for vs in villages.values() for v in vs}), 1000):
+    for part in chunks(sorted({v for vs in villages.values() for v in vs}), 1000):
         for org, *got in conn.execute(
             select(fact_metric.c.org_code, *pivot)
             .where(fact_metric.c.year == year, fact_metric.c.form == "DJ-1", fact_metric.c.org_code.in_(part))
@@ -851,8 +852,3 @@ def _rerun_rollup_chunk(
             )
         )
     insert_rows(conn, submission_issue, issues)
-
-
-def _chunks(items: list, n: int):
-    for i in range(0, len(items), n):
-        yield items[i : i + n]

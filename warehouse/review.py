@@ -10,7 +10,7 @@ from sys import intern
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, inspect, select, text
 
-from .db import normalise_url
+from .db import chunks, normalise_url
 from .queries import closed_years
 from .tables import fact_metric
 from .views import VALID_IN
@@ -75,20 +75,15 @@ def regrouping(conn: Connection, year: int) -> tuple[list[OrgInYear], list[OrgIn
     now = list(hierarchy(conn, year, "o.level = 'township'"))
     gone = sorted({o.org_code for o in before} - {o.org_code for o in now})
     moved: list[str] = []
-    for chunk in _chunks(gone, 500):
+    for chunk in chunks(gone, 500):
         villages = list(
             hierarchy(conn, year - 1, "o.level = 'village' AND o.parent_code IN :towns", towns=chunk)
         )
         before += villages
         moved += [v.org_code for v in villages]
-    for chunk in _chunks(moved, 500):
+    for chunk in chunks(moved, 500):
         now += hierarchy(conn, year, "o.org_code IN :codes", codes=chunk)
     return before, now
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _interned(value: str | None) -> str | None:
