@@ -192,7 +192,7 @@ def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str
     paths relative to the archive root. Each file is written under a temporary name, the file system is synced once for the batch, then every file is renamed into place and the
     renames synced. As safe as a sync per file (nothing is under its final name before its bytes are on
     disk), at the cost of two syncs per batch instead of one per file (25,000 syncs a province)."""
-    rels, pending = [], []
+    rels, pending, folders = [], [], set()
     try:
         for data, sha, file_name in files:
             suffix = suffix_of(file_name)
@@ -200,9 +200,11 @@ def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str
             rel = f"{sha[:2]}/{sha}{suffix}"
             rels.append(rel)
             target = root / rel
-            if target.exists() and target.stat().st_size == len(data):
+            if _size(target) == len(data):
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in folders:  # 256 of them: made once a batch, not once a file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(target.parent)
             # unique per writer: two threads may archive the same bytes (a re-sent file) at the same moment
             tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
             pending.append((tmp, target))
@@ -218,6 +220,14 @@ def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str
             tmp.unlink(missing_ok=True)
         raise
     return rels
+
+
+def _size(path: Path) -> int | None:
+    """The file's size; None when there is none (one system call, where exists() and stat() are two)."""
+    try:
+        return os.stat(path).st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _sync(root: Path, paths: Sequence[Path]) -> None:
