@@ -419,7 +419,7 @@ def _scan_pii_kind(text: str) -> str | None:
 
 
 _MEMO_LEN = 80  # a template's texts (indicator names, notes) repeat in every return: remembered
-_short_pii_kind = lru_cache(maxsize=1 << 14)(_scan_pii_kind)
+_short_pii_kind = lru_cache(maxsize=2048)(_scan_pii_kind)
 
 
 def _is_pii(v) -> bool:

@@ -88,7 +88,7 @@ def _label_of(text: str) -> tuple[str, str] | None:
 
 
 _MEMO_LEN = 80  # the texts of a template (labels, indicator names) repeat in every return: remembered
-_short_label_of = lru_cache(maxsize=1 << 14)(_label_of)
+_short_label_of = lru_cache(maxsize=2048)(_label_of)
 
 
 def _value_right_of(sheet: Sheet, r: int, c: int, label: str) -> Labelled:

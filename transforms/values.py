@@ -33,7 +33,7 @@ ZERO = Read(Decimal(0))
 _BLANKS = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=1 << 16)  # labels, names and units repeat across thousands of returns
+@lru_cache(maxsize=4096)  # labels, names and units repeat across thousands of returns
 def norm_text(s: str) -> str:
     """Full-width to half-width and no surrounding or inner blanks (U+3000 included)."""
     return _BLANKS.sub("", unicodedata.normalize("NFKC", s))
