@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import malloc
+
 app = typer.Typer(help="pbstats：党建工作年度统计数据管道", no_args_is_help=True, add_completion=False)
 registry_app = typer.Typer(help="组织名录", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
@@ -277,6 +279,7 @@ def main() -> None:
     # and free next to nothing (a cold province night: 27 of them, 1.6 s with the interpreter held). Young
     # cycles are collected as before.
     gc.set_threshold(*gc.get_threshold()[:2], 1000)
+    malloc.tune()  # before any thread or child process starts
     try:
         app()
         code = 0
