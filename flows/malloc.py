@@ -16,11 +16,12 @@ import ctypes
 import os
 import sys
 
-# environment variable -> (mallopt parameter, value); set only where not set already
+# environment variable -> (mallopt parameter, value); set only where not set already. M_MMAP_THRESHOLD
+# set is fixed (no longer raised as blocks are freed); M_TRIM_THRESHOLD: the heap's free top goes back sooner
 SETTINGS = {
     "MALLOC_ARENA_MAX": (-8, 2),  # M_ARENA_MAX
-    "MALLOC_MMAP_THRESHOLD_": (-3, 128 * 1024),  # M_MMAP_THRESHOLD: fixed, no longer raised as blocks are freed
-    "MALLOC_TRIM_THRESHOLD_": (-1, 128 * 1024),  # M_TRIM_THRESHOLD: the heap's free top given back sooner
+    "MALLOC_MMAP_THRESHOLD_": (-3, 128 * 1024),  # M_MMAP_THRESHOLD
+    "MALLOC_TRIM_THRESHOLD_": (-1, 128 * 1024),  # M_TRIM_THRESHOLD
 }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from schemas.forms import FORMS
 from schemas.registry import Registry
@@ -23,12 +23,12 @@ from warehouse.load import (
     BatchCounts,
     Incoming,
     SeenFile,
+    known_hashes,
     last_year_values,
     load_batch,
     lock,
     rejudge_batch,
 )
-from warehouse.tables import submission
 
 from .files import (
     InboxEntry,
@@ -61,18 +61,6 @@ class Rejudged:
     checked: CheckedReturn
 
 
-def known_hashes(engine: Engine, shas: set[str]) -> set[str]:
-    found: set[str] = set()
-    items = sorted(shas)
-    with engine.connect() as conn:
-        for i in range(0, len(items), 500):
-            chunk = items[i : i + 500]
-            found.update(
-                conn.execute(select(submission.c.sha256).where(submission.c.sha256.in_(chunk))).scalars()
-            )
-    return found
-
-
 def read_batch(
     entries: Sequence[InboxEntry], archive_root: Path, rules: Rulebook, engine: Engine
 ) -> list[Judged]:
@@ -88,7 +76,8 @@ def read_batch(
     ]
     receipts = [(r.sha256, r.file_name, r.received_at, r.archive_path) for _, _, r in loaded]
     record_receipts(archive_root, receipts)
-    known = known_hashes(engine, {r.sha256 for _, _, r in loaded})
+    with engine.connect() as conn:
+        known = known_hashes(conn, {r.sha256 for _, _, r in loaded})
     fresh = [(rec, data) for _, data, rec in loaded if rec.sha256 not in known]
     checked = iter(check_files(fresh, rules))
     judged = []

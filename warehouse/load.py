@@ -143,6 +143,16 @@ def known_files(conn: Connection, paths: Iterable[str]) -> dict[str, tuple[int, 
     return out
 
 
+def known_hashes(conn: Connection, shas: Iterable[str]) -> set[str]:
+    """The contents (sha256) among `shas` taken in before, under any name."""
+    found: set[str] = set()
+    for chunk in chunks(sorted(set(shas)), 500):
+        found.update(
+            conn.execute(select(submission.c.sha256).where(submission.c.sha256.in_(chunk))).scalars()
+        )
+    return found
+
+
 def last_year_values(
     conn: Connection, returns: Iterable[tuple[str, str, int]]
 ) -> dict[tuple[str, str, int], dict[str, float]]:
