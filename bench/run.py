@@ -1,6 +1,6 @@
 """Province-scale benchmark of `pbstats ingest`, on SQLite and PostgreSQL, against a naive baseline.
 
-    python bench/run.py [--returns N] [--naive-returns M] [--backends sqlite,postgresql] [--seed S]
+    python bench/run.py [--returns N] [--cold-runs K] [--naive-returns M] [--backends sqlite,postgresql] [--seed S]
 
 For each backend, in a fresh temporary PBSTATS_HOME / PREFECT_HOME (PostgreSQL: a fresh database
 on 127.0.0.1:5432, dropped after):
@@ -9,7 +9,9 @@ on 127.0.0.1:5432, dropped after):
    and Prefect's temporary server started once and stopped (`FIRST_START`), as on any machine after
    its first run: the cold ingest then starts Prefect's server (~5 s) without what only its first
    start does — create its database (~7 s) and register Prefect's block types in it (~1 s);
-2. cold ingest of the N returns: `.venv/bin/pbstats ingest INBOX` as a subprocess — wall time,
+2. cold ingest of the N returns, --cold-runs times (default 3), each into a fresh warehouse and
+   PBSTATS_HOME, the median run's figures shown (memory: the highest run's), as the machine's own
+   speed moves by ~15% between runs: `.venv/bin/pbstats ingest INBOX` as a subprocess — wall time,
    returns/s, CPU, and peak RSS of the whole process tree (the CLI and the temporary Prefect API
    it starts; /proc polled every 50 ms, RSS summed over the tree) besides the CLI's own ru_maxrss;
 3. a no-change night over the same inbox: wall time, new submissions (must be 0), and the number
@@ -334,6 +336,7 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
 
         ingest = [PBSTATS, "ingest", str(inbox)]
         cold_cmd = ingest
+        runs = 1 if args.py_spy else max(1, args.cold_runs)
         if args.py_spy:
             prof = Path(args.py_spy).resolve() / f"cold-{name}.collapsed.txt"
             prof.parent.mkdir(parents=True, exist_ok=True)
@@ -341,34 +344,40 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
                 str(VENV_BIN / "py-spy"), "record", "--subprocesses", "--idle", "--format", "raw",
                 "--rate", "50", "-o", str(prof), "--", *ingest,
             ]  # fmt: skip
-        print(f"[{name}] cold ingest of {manifest['files']} returns …", flush=True)
-        m = measure(cold_cmd, env, work, timeout=args.cold_timeout)
-        if m.extra["timed_out"]:
-            res["cold"] = {
-                "stopped_after_s": m.wall,
-                "peak_tree_mb": m.peak_tree_mb,
-                "main_maxrss_mb": m.main_maxrss_mb,
-                "cpu_s": m.cpu_s,
-                "other_cpu_share": m.extra["other_cpu_share"],
-            }
-            print(f"[{name}] cold ingest stopped after {m.wall:.0f} s: {_fmt(res['cold'])}", flush=True)
-            return
-        _check(m, "cold ingest")
-        run = backend.last_run()
-        res["cold"] = {
-            "wall_s": m.wall,
-            "returns_per_s": manifest["files"] / m.wall,
-            "s_per_return": m.wall / manifest["files"],
-            "peak_tree_mb": m.peak_tree_mb,
-            "main_maxrss_mb": m.main_maxrss_mb,
-            "cpu_s": m.cpu_s,
-            "other_cpu_share": m.extra["other_cpu_share"],
-            "received": run["files_received"],
-            "accepted": run["accepted"],
-            "rejected": run["rejected"],
-            "duplicates": run["duplicates"],
-            "warnings": run["warnings"],
-            "facts": run["facts_total"],
+        # The same cold night `runs` times, each into a warehouse and PBSTATS_HOME of its own (the inbox and
+        # Prefect's database shared): the figures are the median run's, as one run is within the machine's
+        # own spread (README); the last run's warehouse goes on to the later nights.
+        colds: list[dict] = []
+        for i in range(runs):
+            last = i == runs - 1
+            target = backend if last else Backend(name, work / f"cold-{i + 1}")
+            if not last:
+                EXTRA_BACKENDS.append(target)
+            target_env = env if last else bench_env(target, work / "prefect")
+            if not last:
+                m = measure([PBSTATS, "registry", "load", str(province / "orgs.csv")], target_env, work)
+                _check(m, "registry load")
+            print(f"[{name}] cold ingest of {manifest['files']} returns ({i + 1} of {runs}) …", flush=True)
+            m = measure(cold_cmd, target_env, work, timeout=args.cold_timeout)
+            if m.extra["timed_out"]:
+                res["cold"] = {
+                    "stopped_after_s": m.wall,
+                    "peak_tree_mb": m.peak_tree_mb,
+                    "main_maxrss_mb": m.main_maxrss_mb,
+                    "cpu_s": m.cpu_s,
+                    "other_cpu_share": m.extra["other_cpu_share"],
+                }
+                print(f"[{name}] cold ingest stopped after {m.wall:.0f} s: {_fmt(res['cold'])}", flush=True)
+                return
+            _check(m, "cold ingest")
+            colds.append(_cold_figures(m, target.last_run(), manifest))
+            print(f"[{name}] cold run {i + 1}: {_fmt(colds[-1])}", flush=True)
+        res["cold"] = dict(sorted(colds, key=lambda c: c["wall_s"])[len(colds) // 2])  # the median run
+        res["cold"] |= {
+            "runs_wall_s": [c["wall_s"] for c in colds],
+            "runs_cpu_s": [c["cpu_s"] for c in colds],
+            "peak_tree_mb": max(c["peak_tree_mb"] for c in colds),  # memory: the highest of the runs
+            "main_maxrss_mb": max(c["main_maxrss_mb"] for c in colds),
         }
         print(f"[{name}] cold: {_fmt(res['cold'])}", flush=True)
 
@@ -425,6 +434,8 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
             print(f"[{name}] naive: {_fmt(res['naive'])}", flush=True)
     finally:
         backend.drop()
+        while EXTRA_BACKENDS:
+            EXTRA_BACKENDS.pop().drop()
         if not args.keep:
             TO_REMOVE.append(work)
         else:
@@ -437,6 +448,28 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
 # inode it finds: `recently_deleted` in perf), and the next backend's cold ingest creates ~50,000 files
 # (the inbox's copy, the archive) just after the previous one's ~60,000 were deleted.
 TO_REMOVE: list[Path] = []
+
+
+def _cold_figures(m: Measured, run: dict, manifest: dict) -> dict:
+    return {
+        "wall_s": m.wall,
+        "returns_per_s": manifest["files"] / m.wall,
+        "s_per_return": m.wall / manifest["files"],
+        "peak_tree_mb": m.peak_tree_mb,
+        "main_maxrss_mb": m.main_maxrss_mb,
+        "cpu_s": m.cpu_s,
+        "other_cpu_share": m.extra["other_cpu_share"],
+        "received": run["files_received"],
+        "accepted": run["accepted"],
+        "rejected": run["rejected"],
+        "duplicates": run["duplicates"],
+        "warnings": run["warnings"],
+        "facts": run["facts_total"],
+    }
+
+
+# the warehouses of the cold runs before the last (PostgreSQL: a database each), dropped at the end
+EXTRA_BACKENDS: list[Backend] = []
 
 
 def remove_work_folders() -> None:
@@ -549,12 +582,13 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
     n = manifest["files"]
     row("registry load (s)", lambda r: f"{r['registry_load_s']:.1f}")
     row("Prefect's first start (s)", lambda r: f"{r.get('prefect_db_s', 0):.1f}")
-    row(f"cold ingest of {n} returns: wall (s)", lambda r: f"{r['cold']['wall_s']:.1f}")
+    row(f"cold ingest of {n} returns: wall (s), median run", lambda r: f"{r['cold']['wall_s']:.1f}")
+    row("  each run (s)", lambda r: " / ".join(f"{w:.1f}" for w in r["cold"]["runs_wall_s"]))
     row("  stopped (--cold-timeout) after (s)", lambda r: f"{r['cold']['stopped_after_s']:.0f}")
     row("  returns/s", lambda r: f"{r['cold']['returns_per_s']:.0f}")
     row("  ms per return", lambda r: f"{r['cold']['s_per_return'] * 1000:.2f}")
-    row("  peak RSS, process tree (MB)", lambda r: f"{r['cold']['peak_tree_mb']:.0f}")
-    row("  peak RSS, pbstats process (MB)", lambda r: f"{r['cold']['main_maxrss_mb']:.0f}")
+    row("  peak RSS, process tree (MB), highest run", lambda r: f"{r['cold']['peak_tree_mb']:.0f}")
+    row("  peak RSS, pbstats process (MB), highest run", lambda r: f"{r['cold']['main_maxrss_mb']:.0f}")
     row("  CPU user+sys (s)", lambda r: f"{r['cold']['cpu_s']:.1f}")
     row("  CPU ms per return", lambda r: f"{r['cold']['cpu_s'] / n * 1000:.2f}")
     row("  other load on the CPUs meanwhile", lambda r: f"{r['cold']['other_cpu_share'] * 100:.0f}%")
@@ -683,6 +717,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--backends", default="sqlite,postgresql")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--keep", action="store_true", help="keep the temporary work folders")
+    p.add_argument(
+        "--cold-runs",
+        type=int,
+        default=3,
+        metavar="K",
+        help="cold ingests per backend, each into a fresh warehouse; the median run's figures are shown (default 3)",
+    )
     p.add_argument("--py-spy", metavar="DIR", help="record the cold ingest with py-spy into DIR (slows it)")
     p.add_argument(
         "--source",
