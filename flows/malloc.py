@@ -16,8 +16,9 @@ import ctypes
 import os
 import sys
 
-# environment variable -> (mallopt parameter, value); set only where not set already. M_MMAP_THRESHOLD
-# set is fixed (no longer raised as blocks are freed); M_TRIM_THRESHOLD: the heap's free top goes back sooner
+# environment variable -> (mallopt parameter, value), each where the environment holds none. Once set,
+# the mmap threshold stays where it is (glibc no longer raises it as blocks are freed); the trim threshold
+# is how much free memory at the heap's top is kept rather than given back
 SETTINGS = {
     "MALLOC_ARENA_MAX": (-8, 2),  # M_ARENA_MAX
     "MALLOC_MMAP_THRESHOLD_": (-3, 128 * 1024),  # M_MMAP_THRESHOLD
