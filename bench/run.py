@@ -11,7 +11,8 @@ on 127.0.0.1:5432, dropped after):
    start does — create its database (~7 s) and register Prefect's block types in it (~1 s);
 2. cold ingest of the N returns, --cold-runs times (default 3), each into a fresh warehouse and
    PBSTATS_HOME, the median run's figures shown (memory: the highest run's), as the machine's own
-   speed moves by ~15% between runs: `.venv/bin/pbstats ingest INBOX` as a subprocess — wall time,
+   speed moves by ~15% between runs (`machine_ms`, timed before each run, shows by how much):
+   `.venv/bin/pbstats ingest INBOX` as a subprocess — wall time,
    returns/s, CPU, and peak RSS of the whole process tree (the CLI and the temporary Prefect API
    it starts; /proc polled every 50 ms, RSS summed over the tree) besides the CLI's own ru_maxrss;
 3. a no-change night over the same inbox: wall time, new submissions (must be 0), and the number
@@ -122,6 +123,25 @@ def _busy_cpu_s() -> float:
 
 
 QUIET = {"share": 1.0, "max_wait": 0.0}  # --quiet: wait for the machine to calm down before a measurement
+
+
+def machine_ms() -> float:
+    """How fast this machine is right now: the best of three timings of a fixed piece of the
+    interpreter's work (pickling, a dict, a sort, text), in ms. The same machine gives figures ~15%
+    apart over an hour; this says how much of a change between two runs was the machine's own."""
+    import pickle
+
+    rows = [{"code": f"{i:02d}", "value": i * 1.5, "name": f"指标{i}"} for i in range(200)]
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(200):
+            back = pickle.loads(pickle.dumps(rows))
+            index = {r["code"]: r for r in back}
+            sorted(index, reverse=True)
+            "".join(r["name"] for r in back).encode("utf-8")
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
 
 
 def wait_for_quiet() -> None:
@@ -357,7 +377,11 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
             if not last:
                 m = measure([PBSTATS, "registry", "load", str(province / "orgs.csv")], target_env, work)
                 _check(m, "registry load")
-            print(f"[{name}] cold ingest of {manifest['files']} returns ({i + 1} of {runs}) …", flush=True)
+            speed = machine_ms()
+            print(
+                f"[{name}] cold ingest of {manifest['files']} returns ({i + 1} of {runs}; machine {speed:.1f} ms) …",
+                flush=True,
+            )
             m = measure(cold_cmd, target_env, work, timeout=args.cold_timeout)
             if m.extra["timed_out"]:
                 res["cold"] = {
@@ -370,12 +394,13 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
                 print(f"[{name}] cold ingest stopped after {m.wall:.0f} s: {_fmt(res['cold'])}", flush=True)
                 return
             _check(m, "cold ingest")
-            colds.append(_cold_figures(m, target.last_run(), manifest))
+            colds.append(_cold_figures(m, target.last_run(), manifest) | {"machine_ms": speed})
             print(f"[{name}] cold run {i + 1}: {_fmt(colds[-1])}", flush=True)
         res["cold"] = dict(sorted(colds, key=lambda c: c["wall_s"])[len(colds) // 2])  # the median run
         res["cold"] |= {
             "runs_wall_s": [c["wall_s"] for c in colds],
             "runs_cpu_s": [c["cpu_s"] for c in colds],
+            "runs_machine_ms": [c["machine_ms"] for c in colds],
             "peak_tree_mb": max(c["peak_tree_mb"] for c in colds),  # memory: the highest of the runs
             "main_maxrss_mb": max(c["main_maxrss_mb"] for c in colds),
         }
@@ -584,6 +609,10 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
     row("Prefect's first start (s)", lambda r: f"{r.get('prefect_db_s', 0):.1f}")
     row(f"cold ingest of {n} returns: wall (s), median run", lambda r: f"{r['cold']['wall_s']:.1f}")
     row("  each run (s)", lambda r: " / ".join(f"{w:.1f}" for w in r["cold"]["runs_wall_s"]))
+    row(
+        "  the machine before each run (ms, `machine_ms`)",
+        lambda r: " / ".join(f"{w:.1f}" for w in r["cold"]["runs_machine_ms"]),
+    )
     row("  stopped (--cold-timeout) after (s)", lambda r: f"{r['cold']['stopped_after_s']:.0f}")
     row("  returns/s", lambda r: f"{r['cold']['returns_per_s']:.0f}")
     row("  ms per return", lambda r: f"{r['cold']['s_per_return'] * 1000:.2f}")
