@@ -172,15 +172,18 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, *, synced: bool = True) -> None:
+    """`data` under `path`, never half-written under that name. `synced=False` leaves the fsync to the
+    caller: until its `sync`, a crash may leave the file empty, as if it was never written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # unique per writer: two threads may archive the same bytes (a re-sent file) at the same moment
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if synced:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:  # a full disk or a kill: no half-written file stays behind under any name
         tmp.unlink(missing_ok=True)
@@ -211,10 +214,10 @@ def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str
             with open(tmp, "wb") as fh:
                 fh.write(data)
         if pending:
-            _sync(root, [tmp for tmp, _ in pending])
+            sync(root, [tmp for tmp, _ in pending])
             for tmp, target in pending:
                 os.replace(tmp, target)
-            _sync(root, sorted({target.parent for _, target in pending}))
+            sync(root, sorted({target.parent for _, target in pending}))
     except BaseException:  # a full disk or a kill: no half-written file stays behind under any name
         for tmp, _ in pending:
             tmp.unlink(missing_ok=True)
@@ -230,7 +233,7 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _sync(root: Path, paths: Sequence[Path]) -> None:
+def sync(root: Path, paths: Sequence[Path]) -> None:
     """Everything written under `root` on disk: one syncfs(2) of its file system where there is one
     (Linux), else an fsync of each path given (files or folders)."""
     syncfs = _syncfs()
@@ -271,12 +274,21 @@ def safe_name(file_name: str, limit: int = 120) -> str:
 
 
 def quarantine(
-    root: Path, data: bytes, feedback: bytes, sha: str, file_name: str, year: int | None, org: str | None
+    root: Path,
+    data: bytes,
+    feedback: bytes,
+    sha: str,
+    file_name: str,
+    year: int | None,
+    org: str | None,
+    *,
+    synced: bool = True,
 ) -> str:
-    """Keep a rejected return and its feedback workbook together; returns the feedback path, relative."""
+    """Keep a rejected return and its feedback workbook together; returns the feedback path, relative.
+    `synced=False` leaves the files to the caller's `sync` (one for many files, instead of an fsync each)."""
     kept, rel = quarantine_paths(sha, file_name, year, org)
-    _write_atomic(root / kept, data)
-    _write_atomic(root / rel, feedback)
+    _write_atomic(root / kept, data, synced=synced)
+    _write_atomic(root / rel, feedback, synced=synced)
     return str(rel)
 
 

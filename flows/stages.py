@@ -38,6 +38,7 @@ from .files import (
     read_entry,
     record_receipts,
     sha256_of,
+    sync,
 )
 
 log = logging.getLogger("pbstats")
@@ -128,21 +129,30 @@ class Feedback:
             if key not in self._futures:
                 self._futures[key] = self._pool.submit(self._write, key)
 
-    def _write(self, key: int) -> str:
+    def _write(self, key: int) -> list[Path]:
+        """Quarantine one file with its feedback, unsynced (`wait` syncs a batch's at once); returns
+        what a sync file by file would take (the two files and their folder)."""
         ret = self._fetch(key)
-        data = (self._archive / ret.received.archive_path).read_bytes()
-        return _quarantine(ret, data, self._quarantine)
+        rec = ret.received
+        data = (self._archive / rec.archive_path).read_bytes()
+        _quarantine(ret, data, self._quarantine, synced=False)
+        kept, rel = quarantine_paths(rec.sha256, rec.file_name, ret.year, ret.org_code)
+        return [self._quarantine / kept, self._quarantine / rel, (self._quarantine / rel).parent]
 
     def wait(self, keys: Iterable[int]) -> None:
-        """These files' feedback on disk. One whose building failed fails the caller (the load) and is
-        built again for its retry."""
+        """These files' feedback on disk, synced. One whose building failed fails the caller (the load)
+        and is built again for its retry."""
         keys = list(keys)
         self.submit(keys)  # any the night's list did not foresee
+        written: list[Path] = []
         for key in keys:
             future = self._futures[key]
             if future.exception() is not None:
                 self._futures[key] = self._pool.submit(self._write, key)
                 raise future.exception()  # type: ignore[misc]
+            written += future.result()
+        if written:  # one sync for the batch: an fsync per file kept the builders' threads ~20% of their time
+            sync(self._quarantine, written)
 
     def __enter__(self) -> Feedback:
         return self
@@ -191,14 +201,16 @@ def judge(
     return out
 
 
-def _quarantine(ret: CheckedReturn, data: bytes, quarantine_root: Path) -> str:
+def _quarantine(ret: CheckedReturn, data: bytes, quarantine_root: Path, *, synced: bool = True) -> str:
     try:
         feedback = build_feedback(data, ret.received.file_name, ret.findings)
     except Exception:  # the feedback is a courtesy; the rejection and its findings stand without it
         log.exception("feedback workbook failed for %s", ret.received.file_name)
         feedback = build_feedback(b"", ret.received.file_name, ret.findings)
     rec = ret.received
-    return quarantine(quarantine_root, data, feedback, rec.sha256, rec.file_name, ret.year, ret.org_code)
+    return quarantine(
+        quarantine_root, data, feedback, rec.sha256, rec.file_name, ret.year, ret.org_code, synced=synced
+    )
 
 
 def apply_value_rules(returns: Sequence[CheckedReturn]) -> None:

@@ -151,6 +151,22 @@ def test_a_marked_cell_is_filled_and_carries_the_check_and_message():
     assert "A1:F1" in {str(r) for r in sheet.merged_cells.ranges} and sheet.column_dimensions["A"].width == 30
 
 
+def test_the_workbook_is_made_in_memory_with_no_temporary_file(monkeypatch):
+    """openpyxl's own save writes each sheet to a temporary file: the builder writes none."""
+    import openpyxl.worksheet._writer as sheet_writer
+
+    def no_file(suffix=""):
+        raise AssertionError("a temporary file was asked for")
+
+    original = xlsx(village_return)  # openpyxl's own save, before the patch
+    monkeypatch.setattr(sheet_writer, "create_temporary_file", no_file)
+    out = build_feedback(original, "x.xlsx", [VALUE])
+    book = opened(out)
+    assert book.sheetnames == [LIST_SHEET, "DJ-1"]  # not the list alone (what a failed copy gives)
+    assert book["DJ-1"]["D5"].comment is not None and book["DJ-1"]["E5"].value == 44
+    assert "xl/comments/comment1.xml" in zipfile.ZipFile(io.BytesIO(out)).namelist()
+
+
 def test_several_findings_on_one_cell_share_one_comment_and_the_error_colour():
     sheet = opened(build_feedback(xlsx(village_return), "x.xlsx", [BLANK, RULE]))["DJ-1"]
     assert BLANK.message in sheet["D6"].comment.text and RULE.message in sheet["D6"].comment.text
