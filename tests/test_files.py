@@ -51,6 +51,28 @@ def test_a_batch_is_archived_whole_under_its_hashes_with_no_temporary_left(tmp_p
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+def test_a_file_is_read_whole_whatever_its_size_and_also_when_it_grew_after_its_fstat(
+    tmp_path: Path, monkeypatch
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    sizes = {"空.xlsx": 0, "小.xlsx": 7, "大.xlsx": 3_000_001}
+    for name, size in sizes.items():
+        (inbox / name).write_bytes(os.urandom(size))
+    entries, _ = list_inbox(inbox)
+    for e in entries:
+        assert read_entry(e) == Path(e.path).read_bytes()
+    real_fstat = os.fstat  # the file grows between the fstat and the read: the read says more than fstat
+
+    def stale(fd):
+        st = real_fstat(fd)
+        return os.stat_result((*st[:6], st.st_size // 3, *st[7:10]))
+
+    monkeypatch.setattr(os, "fstat", stale)
+    for e in entries:
+        assert read_entry(e) == Path(e.path).read_bytes()
+
+
 def test_the_listing_gives_each_file_as_listed_by_position_slice_and_selection(tmp_path: Path):
     """Compact columns, entries made when asked: the same names, paths, sizes and times as the files
     have, across sub-folders, a GB18030 name and a name holding an ID number (masked)."""
