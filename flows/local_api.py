@@ -25,6 +25,13 @@ from pathlib import Path
 _server: subprocess.Popen | None = None
 _url: str | None = None
 _answered = False  # the server has answered a health check
+_migrated: tuple[Path, str] | None = None  # (marker, what it will say) once this server has answered
+
+# In PREFECT_HOME: the Prefect build and database whose migrations a temporary server last ran. Prefect's
+# server checks its migrations at every start (~1.4 s of a two-core machine's start, beside the
+# command's imports); where this says they ran for the same build and database, it is told not to.
+MIGRATED = "pbstats-migrated.txt"
+_MIGRATE_SETTINGS = ("PREFECT_SERVER_DATABASE_MIGRATE_ON_START", "PREFECT_API_DATABASE_MIGRATE_ON_START")
 
 
 def start_if_needed() -> None:
@@ -34,12 +41,61 @@ def start_if_needed() -> None:
     server is spawned before that, unless PREFECT_API_URL is in the environment, and stopped again
     if the settings turn out to name an API or to forbid a temporary server. The server reads the same
     settings itself: same environment, same PREFECT_HOME, same working folder."""
-    global _server, _url
+    global _migrated
     if _server is not None or os.environ.get("PREFECT_API_URL"):
         return
     spec = importlib.util.find_spec("prefect")  # where it is installed; not imported yet
     if spec is None or spec.origin is None:
         return
+    build = _build(Path(spec.origin))
+    marker = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser() / MIGRATED
+    known = _read_marker(marker, build)
+    _spawn(Path(spec.origin), migrate=known is None)
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url or not current.server.ephemeral.enabled:
+        stop()
+        return
+    database = current.server.database.connection_url
+    database = database.get_secret_value() if database is not None else ""
+    if known is not None and (known != database or Path(current.home) / MIGRATED != marker):
+        stop()  # the settings name another database (or home) than the one migrated: check its migrations
+        _spawn(Path(spec.origin), migrate=True)
+        known = None
+    if known is None and database.startswith("sqlite") and not _operator_decides():
+        _migrated = (Path(current.home) / MIGRATED, f"{build}\n{database}")
+
+
+def _build(origin: Path) -> str:
+    """The installed Prefect's version and commit (its `_build_info.py`), without importing it."""
+    try:
+        return " ".join((origin.parent / "_build_info.py").read_text().split())
+    except OSError:
+        return ""
+
+
+def _read_marker(marker: Path, build: str) -> str | None:
+    """The SQLite database a temporary server of this Prefect build has migrated, if it is still there."""
+    if not build or _operator_decides():
+        return None
+    try:
+        migrated_build, database = marker.read_text().split("\n", 1)
+    except (OSError, ValueError):
+        return None
+    path = database.split(":///", 1)[-1]
+    if migrated_build != build or not database.startswith("sqlite") or not os.path.isfile(path):
+        return None
+    return database
+
+
+def _operator_decides() -> bool:
+    """Whether the environment says if the server migrates its database (then it is left to that)."""
+    return any(name in os.environ for name in _MIGRATE_SETTINGS)
+
+
+def _spawn(origin: Path, *, migrate: bool) -> None:
+    global _server, _url
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -50,10 +106,12 @@ def start_if_needed() -> None:
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
     }
+    if not migrate:
+        env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     _server = subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn",
-            "--app-dir", str(Path(spec.origin).parent.parent),
+            "--app-dir", str(origin.parent.parent),
             "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(port),
             "--log-level", "error", "--lifespan", "on",
@@ -64,11 +122,6 @@ def start_if_needed() -> None:
     )  # fmt: skip
     _url = f"http://127.0.0.1:{port}/api"
     atexit.register(stop)
-    from prefect.settings import get_current_settings
-
-    current = get_current_settings()
-    if current.api.url or not current.server.ephemeral.enabled:
-        stop()
 
 
 def _die_with_parent() -> None:
@@ -107,6 +160,7 @@ def use() -> Iterator[None]:
         _url, max(60, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()), proc=_server, every=0.1
     )
     _answered = True
+    _remember_migrated()
     # No flow-run heartbeats: they tell a lasting server that a run is still alive, and this server
     # lives exactly as long as the command (killed, the command takes it along). Prefect's heartbeat
     # thread sleeps in one-second steps, and a flow run's end waits for it: up to 1 s per command.
@@ -114,9 +168,24 @@ def use() -> Iterator[None]:
         yield
 
 
+def _remember_migrated() -> None:
+    """Once a server that ran the migrations has answered: the marker, written whole or not at all."""
+    global _migrated
+    if _migrated is None:
+        return
+    marker, text = _migrated
+    _migrated = None
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, marker)
+    except OSError:  # a read-only PREFECT_HOME: the next start checks the migrations again
+        tmp.unlink(missing_ok=True)
+
+
 def stop() -> None:
-    global _server, _url, _answered
-    server, _server, _url, _answered = _server, None, None, False
+    global _server, _url, _answered, _migrated
+    server, _server, _url, _answered, _migrated = _server, None, None, False, None
     if server is None or server.poll() is not None:
         return
     server.terminate()

@@ -147,3 +147,42 @@ def test_flows_on_the_temporary_server_send_no_heartbeats(tmp_path: Path):
     heartbeat, url = lines["inside"].split()
     assert heartbeat == "None" and url.startswith("http://127.0.0.1:") and url.endswith("/api")
     assert wait_until_none(str(tmp_path / "prefect")) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_checks_its_migrations_once_per_prefect_build_and_database(tmp_path: Path):
+    """The first temporary server runs Prefect's migrations and leaves a marker; the next is told not
+    to check them again and serves flow runs; a database that is gone is made and migrated anew."""
+    env = env_for(tmp_path) | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    home = Path(env["PREFECT_HOME"])
+    probe = (
+        "import os\n"
+        "from prefect import flow\n"
+        "from flows import local_api\n"
+        "@flow\n"
+        "def probe():\n"
+        "    return 42\n"
+        "local_api.start_if_needed()\n"
+        "told = open(f'/proc/{local_api._server.pid}/environ', 'rb').read().split(b'\\0')\n"
+        "print('skip' if b'PREFECT_SERVER_DATABASE_MIGRATE_ON_START=false' in told else 'migrate')\n"
+        "with local_api.use():\n"
+        "    print('ran', probe())\n"
+    )
+
+    def start() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    assert start() == ["migrate", "ran", "42"]
+    marker = (home / "pbstats-migrated.txt").read_text()
+    assert "__version__" in marker and "prefect.db" in marker
+    assert start() == ["skip", "ran", "42"]
+    (home / "prefect.db").unlink()
+    assert start() == ["migrate", "ran", "42"]
+    # the operator's own setting is left alone, and no marker is trusted beside it
+    env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "true"
+    assert start() == ["migrate", "ran", "42"]
+    assert wait_until_none(str(home)) == []
