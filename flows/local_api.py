@@ -7,7 +7,8 @@ uvicorn command and environment Prefect's `SubprocessASGIServer` uses — is spa
 the pipeline's own modules load, so that both come up together; the flow is then run against it
 (`use()`), and it is stopped when the command exits. Where an API is configured in the environment
 nothing is started; where a profile or prefect.toml names one (a `pbstats serve` installation), the
-server spawned ahead is stopped as soon as the settings are read.
+server spawned ahead is stopped as soon as the settings are read. Prefect's migrations are checked by
+the first server on a PREFECT_HOME and again only when Prefect or its database changes (`MIGRATED`).
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def _spawn(origin: Path, *, migrate: bool) -> None:
         preexec_fn=_die_with_parent,
     )  # fmt: skip
     _url = f"http://127.0.0.1:{port}/api"
+    atexit.unregister(stop)  # once, however many servers were spawned
     atexit.register(stop)
 
 
