@@ -8,7 +8,8 @@ on 127.0.0.1:5432, dropped after):
 1. `pbstats registry load` with the province's orgs.csv (bench/province.py, cached by (N, seed)),
    and Prefect's temporary server started once and stopped (`FIRST_START`), as on any machine after
    its first run: the cold ingest then starts Prefect's server (~5 s) without what only its first
-   start does — create its database (~7 s) and register Prefect's block types in it (~1 s);
+   start does — create its database (~7 s) and register Prefect's block types in it (~1 s) — nor,
+   as any later start of the same Prefect build (flows/local_api.py), check its migrations again;
 2. cold ingest of the N returns, --cold-runs times (default 3), each into a fresh warehouse and
    PBSTATS_HOME, the median run's figures shown (memory: the highest run's), as the machine's own
    speed moves by ~15% between runs (`machine_ms`, timed before each run, shows by how much):
