@@ -191,11 +191,7 @@ def _write_atomic(path: Path, data: bytes, *, synced: bool = True) -> None:
     # unique per writer: two threads may archive the same bytes (a re-sent file) at the same moment
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            if synced:
-                fh.flush()
-                os.fsync(fh.fileno())
+        _write_new(tmp, data, synced=synced)
         os.replace(tmp, path)
     except BaseException:  # a full disk or a kill: no half-written file stays behind under any name
         tmp.unlink(missing_ok=True)
@@ -236,14 +232,16 @@ def archive_all(root: Path, files: Sequence[tuple[bytes, str, str]]) -> list[str
     return rels
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """A new file holding `data`, in three system calls (open, write, close; `open()` adds an fstat, a
-    tty check and a seek)."""
+def _write_new(path: Path, data: bytes, *, synced: bool = False) -> None:
+    """A new file holding `data` (fsynced if `synced`), in three system calls (open, write, close;
+    `open()` adds an fstat, a tty check and a seek)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        if synced:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
