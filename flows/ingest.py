@@ -5,8 +5,10 @@ the stages live in flows/stages.py and below."""
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import time
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
@@ -47,12 +49,20 @@ def discover(inbox: Path, run: Run) -> Listing:
     return new
 
 
+# inbox files looked up at a time: a province's listing is not made into objects all at once
+CHANGED_CHUNK = 5_000
+
+
 def changed(entries: Listing, engine: Engine) -> Listing:
     """The entries not taken in before as they are now (new paths, or a size or time that changed)."""
-    states = list(entries.states())
+    states = entries.states()
+    positions = array("q")
     with engine.connect() as conn:
-        known = known_files(conn, [key for key, _, _ in states])
-    return entries.select(i for i, (key, *now) in enumerate(states) if known.get(key) != tuple(now))
+        for start in range(0, len(entries), CHANGED_CHUNK):
+            chunk = list(itertools.islice(states, CHANGED_CHUNK))
+            known = known_files(conn, [key for key, _, _ in chunk])
+            positions.extend(start + i for i, (key, *now) in enumerate(chunk) if known.get(key) != tuple(now))
+    return entries.select(positions)
 
 
 # the listing of an inbox the command made while Prefect's server started (`anything_new(keep=True)`),
@@ -199,18 +209,34 @@ def read_all(entries: Listing, run: Run) -> Iterator[list[stages.Judged]]:
         yield _take(pending.popleft())
 
 
+FEEDBACK_AHEAD = 256  # feedback workbooks handed to the builders ahead of the loads (~2 s of their work)
+
+
 def load_all(spool: Spool, run: Run, progress: Progress) -> None:
-    """The load tasks, batch by batch, with the night's feedback workbooks built beside them: every
-    rejected return is handed to the builders at once, in load order (`stages.Feedback`)."""
+    """The load tasks, batch by batch, with the night's feedback workbooks built beside them: the
+    rejected returns of the batches ahead are handed to the builders in load order, FEEDBACK_AHEAD at a
+    time beyond what the loads have taken (`stages.Feedback`): enough to keep them busy, and not a
+    pending task for each rejected return of a province."""
     s = run.settings
     plan = spool.load_batches(s.batch_size)
     rejected = spool.rejected()
+    handed = 0  # batches whose rejected returns the builders have
     with stages.Feedback(spool.checked().__getitem__, s.archive, s.quarantine, s.read_workers) as feedback:
-        feedback.submit(p for positions in plan for p in positions if p in rejected)
-        for positions in plan:
+        for i, positions in enumerate(plan):
+            while handed <= i or (handed < len(plan) and len(feedback) < FEEDBACK_AHEAD):
+                feedback.submit(p for p in plan[handed] if p in rejected)
+                handed += 1
             batch = spool.batch(positions)
             with_retries(load, run)(quote(batch), quote(run), quote(positions), quote(feedback))
             progress.advance(len(batch))
+
+
+def _let_go(state):
+    """A finished task's value, no longer held by its final state: Prefect keeps each task's final
+    state in the flow run's context until the run ends."""
+    value = state.result()
+    state.data = None
+    return value
 
 
 def _take(future):
@@ -253,7 +279,9 @@ def ingest(inbox: str | None = None) -> RunSummary:
     with pipeline_run("nightly-ingest", "夜间入库运行概况", inbox, review=True) as run:
         folder = Path(inbox) if inbox else run.settings.inbox_dir
         folder.mkdir(parents=True, exist_ok=True)
-        entries = discover(folder, quote(run))
+        # the listing is held here and by the reading below, not by Prefect's record of the task until the
+        # run ends: a province's ~10 MB, gone before the loads
+        entries = _let_go(discover(folder, quote(run), return_state=True))
         if entries:
             warm_up_in_background()  # GX's import, while the files are read
         progress = Progress(len(entries) * 2, "读取与入库进度")
@@ -262,7 +290,9 @@ def ingest(inbox: str | None = None) -> RunSummary:
             # the reading and loading set off again and again (each pass walks every object not frozen)
             gc.freeze()
             try:
-                for judged in read_all(entries, run):
+                reading = read_all(entries, run)
+                del entries  # the reading holds the listing until its last batch is read
+                for judged in reading:
                     spool.extend(judged)
                     progress.advance(len(judged))
                     if len(spool.values) >= VALUE_RULES_EVERY:

@@ -14,17 +14,12 @@ import pickle
 import tempfile
 from array import array
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.texts import Texts
 from transforms.frames import ValueRows
 from transforms.model import CheckedReturn, Finding
 
-from .stages import Judged, plan_batches
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
+from .stages import ArrivalKeys, Judged, plan_batches
 
 
 class Spool:
@@ -37,7 +32,7 @@ class Spool:
         self._end = 0
         self._offsets = array("q")
         self._lengths = array("q")
-        self._keys = _Keys()
+        self._keys = ArrivalKeys()
         self.values = ValueRows()
         self.found: dict[int, list[Finding]] = {}  # findings of the value rules, by position
         self._rejected_as_read: set[int] = set()  # positions its own checks reject (before the value rules)
@@ -90,7 +85,7 @@ class Spool:
         a rule, to word their findings)."""
         return _Checked(self)
 
-    def load_batches(self, size: int) -> list[list[int]]:
+    def load_batches(self, size: int) -> list[array]:
         """The positions of the load batches (`stages.plan_batches`); `batch` reads one back."""
         return plan_batches(self._keys, size)
 
@@ -105,28 +100,6 @@ class Spool:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class _Keys(Sequence):
-    """The returns' sort keys (year or 0, received at, file name) in compact columns: about 50 bytes a
-    return against about 220 as tuples of objects. A key is made when asked for."""
-
-    def __init__(self) -> None:
-        self._years, self._received, self._names = array("i"), array("q"), Texts()
-
-    def append(self, year: int, received_at: datetime, file_name: str) -> None:
-        self._years.append(year)
-        if received_at.tzinfo is None:  # a time from a database that keeps none is UTC
-            received_at = received_at.replace(tzinfo=UTC)
-        self._received.append((received_at - EPOCH) // MICROSECOND)
-        self._names.append(file_name)
-
-    def __len__(self) -> int:
-        return len(self._years)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        i = range(len(self))[i]
-        return self._years[i], EPOCH + self._received[i] * MICROSECOND, self._names[i]
 
 
 class _Checked(Sequence):

@@ -3,17 +3,21 @@ of inbox files (or archived ones, for a rerun), then load it. The flows only wir
 
 from __future__ import annotations
 
+import itertools
 import logging
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine
 
 from schemas.forms import FORMS
 from schemas.registry import Registry
+from schemas.texts import Texts
 from transforms.checks import Rulebook, check_files
 from transforms.feedback import build_feedback
 from transforms.frames import ValueRows, violation_findings
@@ -42,6 +46,8 @@ from .files import (
 )
 
 log = logging.getLogger("pbstats")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass
@@ -111,11 +117,13 @@ def conclude(judged: Sequence[Judged], quarantine_root: Path) -> list[Judged]:
 
 class Feedback:
     """Rejected files to quarantine with their feedback workbooks, built in the background (`workers` at
-    a time, each in a reader process of its own) while the night's batches load: all of a night's
-    rejected files are handed over at once, in load order, so that the builders stay busy from the
+    a time, each in a reader process of its own) while the night's batches load: the rejected files of
+    the batches ahead are handed over in load order (`submit`), so that the builders stay busy from the
     first batch to the last instead of only while each batch loads. A batch `wait`s for its own before
-    it commits, so that no verdict is recorded without its feedback on disk. Each file's bytes are read
-    back from the archive (only rejected files are read twice), its verdict from `fetch(key)`."""
+    it commits, so that no verdict is recorded without its feedback on disk; what was waited for is let
+    go of, so that what is held is what was handed over ahead (`len`), not the night's. Each file's
+    bytes are read back from the archive (only rejected files are read twice), its verdict from
+    `fetch(key)`."""
 
     def __init__(
         self, fetch: Callable[[int], CheckedReturn], archive_root: Path, quarantine_root: Path, workers: int
@@ -143,7 +151,7 @@ class Feedback:
         """These files' feedback on disk, synced. One whose building failed fails the caller (the load)
         and is built again for its retry."""
         keys = list(keys)
-        self.submit(keys)  # any the night's list did not foresee
+        self.submit(keys)  # any not handed over ahead
         written: list[Path] = []
         for key in keys:
             future = self._futures[key]
@@ -153,6 +161,12 @@ class Feedback:
             written += future.result()
         if written:  # one sync for the batch: an fsync per file kept the builders' threads ~20% of their time
             sync(self._quarantine, written)
+        for key in keys:
+            del self._futures[key]
+
+    def __len__(self) -> int:
+        """Workbooks handed over and not yet waited for."""
+        return len(self._futures)
 
     def __enter__(self) -> Feedback:
         return self
@@ -271,28 +285,88 @@ def issue_row(f: Finding) -> dict:
 
 def load_batches(judged: Sequence, size: int) -> list[list]:
     """`plan_batches` over judged files in memory."""
-    keys = [(j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name) for j in judged]
+    keys = ArrivalKeys()
+    for j in judged:
+        keys.append(j.incoming.year or 0, j.incoming.received_at, j.incoming.file_name)
     return [[judged[i] for i in batch] for batch in plan_batches(keys, size)]
 
 
-def plan_batches(keys: Sequence[tuple[int, datetime, str]], size: int) -> list[list[int]]:
+class ArrivalKeys(Sequence):
+    """Files' load keys (year or 0, received at, file name) in compact columns: about 50 bytes a file
+    against about 220 as tuples of objects, and sorted without making the tuples (`order`). A key is
+    made when asked for."""
+
+    def __init__(self) -> None:
+        self._years, self._received, self._names = array("i"), array("q"), Texts()
+
+    def append(self, year: int, received_at: datetime, file_name: str) -> None:
+        self._years.append(year)
+        if received_at.tzinfo is None:  # a time from a database that keeps none is UTC
+            received_at = received_at.replace(tzinfo=UTC)
+        self._received.append((received_at - EPOCH) // MICROSECOND)
+        self._names.append(file_name)
+
+    def __len__(self) -> int:
+        return len(self._years)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        i = range(len(self))[i]
+        return self._years[i], EPOCH + self._received[i] * MICROSECOND, self._names[i]
+
+    def years(self) -> np.ndarray:
+        return np.frombuffer(self._years, dtype=np.int32) if self._years else np.zeros(0, np.int32)
+
+    def order(self) -> np.ndarray:
+        """The positions sorted by key, as `sorted(range(len(keys)), key=keys.__getitem__)` gives them:
+        by year and time with numpy (8 bytes a file), then the rare runs of equal year and time by
+        name, as UTF-8 (whose byte order is the order of the code points, as `str`'s)."""
+        n = len(self)
+        if not n:
+            return np.zeros(0, np.int64)
+        years, received = self.years(), np.frombuffer(self._received, dtype=np.int64)
+        order = np.lexsort((received, years))  # stable, the last key first
+        same = (years[order][1:] == years[order][:-1]) & (received[order][1:] == received[order][:-1])
+        ties = np.flatnonzero(same)
+        start = 0
+        while start < len(ties):  # each run of equal (year, time): order[ties[start]] .. its last
+            end = start
+            while end + 1 < len(ties) and ties[end + 1] == ties[end] + 1:
+                end += 1
+            first, last = int(ties[start]), int(ties[end]) + 1
+            run = order[first : last + 1].tolist()  # by position, as the sort was stable
+            order[first : last + 1] = sorted(run, key=self._names.bytes_at)
+            start = end + 1
+        return order
+
+
+def plan_batches(keys: ArrivalKeys | Sequence[tuple[int, datetime, str]], size: int) -> list[array]:
     """Positions of the load batches of files keyed (year or 0, received at, file name): earlier years
     first and never two years in one batch, so that a year's 上年 and W-JUMP checks see the year before
     loaded even when both arrive the same night. Files with no year (rejected: unreadable, no 统计年度)
     need no year before them: they are spread evenly over the other batches, so that their feedback
-    workbooks are built while those batches load, not in a batch of their own with nothing to overlap."""
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    yearless = [p for p in order if not keys[p][0]]
-    batches: list[list[int]] = []
-    for p in order[len(yearless) :]:
-        if not batches or len(batches[-1]) >= size or keys[batches[-1][-1]][0] != keys[p][0]:
-            batches.append([])
-        batches[-1].append(p)
-    if not batches:
-        return [yearless[i : i + size] for i in range(0, len(yearless), size)]
-    for i, p in enumerate(yearless):
-        batches[i % len(batches)].append(p)
-    return batches
+    workbooks are built while those batches load, not in a batch of their own with nothing to overlap.
+    Made from compact columns (`ArrivalKeys`): a province's plan holds no object per file."""
+    if not isinstance(keys, ArrivalKeys):
+        columns = ArrivalKeys()
+        for key in keys:
+            columns.append(*key)
+        keys = columns
+    order = keys.order()
+    years = keys.years()[order]
+    dated, yearless = order[years != 0], order[years == 0]
+    dated_years = years[years != 0]
+    years_start = [0, *(np.flatnonzero(np.diff(dated_years)) + 1).tolist(), len(dated)]
+    cuts = [c for a, b in itertools.pairwise(years_start) for c in range(a, b, size)] + [len(dated)]
+    chunks = [dated[a:b] for a, b in itertools.pairwise(cuts)]
+    if not chunks:
+        return [_positions(yearless[i : i + size]) for i in range(0, len(yearless), size)]
+    return [_positions(np.concatenate((c, yearless[i :: len(chunks)]))) for i, c in enumerate(chunks)]
+
+
+def _positions(values: np.ndarray) -> array:
+    out = array("q")
+    out.frombytes(values.astype(np.int64).tobytes())
+    return out
 
 
 def _add_last_year_checks(conn, pairs: Sequence[tuple[Incoming, CheckedReturn | None]]) -> None:

@@ -53,6 +53,42 @@ def test_batches_keep_years_apart_in_order_and_spread_the_yearless(seed: int):
         assert all(len(b) <= size for b in batches)
 
 
+def _plan_by_tuples(keys, size):
+    """The plan as first written, by sorting the key tuples: what the compact one must give."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    yearless = [p for p in order if not keys[p][0]]
+    batches: list[list[int]] = []
+    for p in order[len(yearless) :]:
+        if not batches or len(batches[-1]) >= size or keys[batches[-1][-1]][0] != keys[p][0]:
+            batches.append([])
+        batches[-1].append(p)
+    if not batches:
+        return [yearless[i : i + size] for i in range(0, len(yearless), size)]
+    for i, p in enumerate(yearless):
+        batches[i % len(batches)].append(p)
+    return batches
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_plan_made_from_compact_keys_is_the_plan_of_the_sorted_tuples(seed: int):
+    """Ties of year and time — all of them in an inbox unpacked from a zip (two-second times) — are
+    ordered by name, code point by code point, whatever the script; equal keys keep their positions."""
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    names = ["报表.xlsx", "报表1.xlsx", "b.xls", "B.xls", "b\udcff.xls", "😀.xlsx", "ｂ.xlsx", "a", "a\x00"]
+    spread = rng.choice([1, 3, 10_000])  # a few distinct times (many ties) or hardly any ties
+    keys = [
+        (
+            rng.choice([0, 2024, 2025, 2025]),
+            start + timedelta(seconds=2 * rng.randrange(spread), microseconds=rng.choice([0, 0, 7])),
+            rng.choice(names) + rng.choice(["", str(rng.randrange(20))]),
+        )
+        for _ in range(rng.randrange(0, 600))
+    ]
+    size = rng.choice([1, 5, 64, 1000])
+    assert [list(b) for b in plan_batches(keys, size)] == _plan_by_tuples(keys, size)
+
+
 def test_the_spool_gives_back_each_return_as_added_one_at_a_time_or_a_batch_at_once(tmp_path):
     rng = random.Random(9)
     added = []
@@ -140,14 +176,18 @@ def test_feedback_built_ahead_is_on_disk_when_waited_for_and_a_failed_one_is_bui
     blocked.write_text("a file where the folder should be")  # the first attempt for this org fails
     with Feedback(verdicts.__getitem__, archive, quarantine, workers=2) as feedback:
         feedback.submit([0, 1, 2, 5])
+        assert len(feedback) == 4
         feedback.wait([0, 1, 2])
         assert all(paths[k].exists() for k in (0, 1, 2))
+        assert len(feedback) == 1  # what was waited for is let go of
         feedback.wait([3])  # not handed over ahead: built when asked for
-        assert paths[3].exists() and not paths[4].exists()
+        assert paths[3].exists() and not paths[4].exists() and len(feedback) == 1
         with pytest.raises(OSError):
             feedback.wait([5])  # fails the load that waits ...
+        assert len(feedback) == 1
         blocked.unlink()
         feedback.wait([5])  # ... and its retry finds it built again
+        assert len(feedback) == 0
     book = openpyxl.load_workbook(paths[5])
     assert "第5个问题" in [c.value for row in book["问题清单"].iter_rows() for c in row]
 

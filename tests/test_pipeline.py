@@ -89,6 +89,7 @@ def test_value_rules_validated_in_shares_judge_as_validated_at_once(night, monke
     import flows.ingest
 
     monkeypatch.setattr(flows.ingest, "VALUE_RULES_EVERY", 1)
+    monkeypatch.setattr(flows.ingest, "FEEDBACK_AHEAD", 1)  # and the feedback handed over a batch at a time
     monkeypatch.setenv("PBSTATS_BATCH_SIZE", "1")
     drop(night.inbox, "村.xlsx", make_return())
     drop(night.inbox, "坏.xlsx", make_return(org_code="990181202201", values={"02": 99}))  # 02 > 01
