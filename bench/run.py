@@ -23,7 +23,10 @@ on 127.0.0.1:5432, dropped after):
 4. the corrected night: 1% of the returns rewritten with changed values and a later mtime;
 5. `pbstats report` for the year when the command exists;
 6. the naive baseline (bench/naive.py) on M of the same returns: one Prefect task per file,
-   openpyxl, ORM inserts with a commit per file; seconds per return and the ratio.
+   openpyxl, ORM inserts with a commit per file; seconds per return and the ratio;
+7. after the backends, memory as the province grows: one cold SQLite ingest of a province of
+   --scale-returns (default 100,000; generated and cached like the first), its peak RSS beside the
+   first's (the target: within 3%, about the spread of one run's peak).
 
 Prints a table and the targets met or missed; the figures also go to bench/.cache/results-*.json.
 Needs `strace` for the read count (apt-get install -y strace); without it that figure is "n/a".
@@ -72,6 +75,7 @@ TARGET_RATIO = 30.0
 TARGET_RSS_MB = 1024.0
 TARGET_NOCHANGE_S = 10.0
 TARGET_PG_FACTOR = 1.5
+TARGET_SCALE_GROWTH = 0.03  # "100,000 returns within the same peak": the peak of one run moves by ~1-2%
 
 
 # ---------------------------------------------------------------- measuring a process tree
@@ -476,6 +480,40 @@ def run_backend(name: str, province: Path, manifest: dict, args, out: dict) -> N
 TO_REMOVE: list[Path] = []
 
 
+def run_scale(n: int, args, baseline: dict, out: dict) -> None:
+    """Memory as the province grows: one cold SQLite ingest of `n` returns (a province of its own,
+    generated and cached as the first), its peak beside the peak of the cold runs above."""
+    province, manifest = ensure_province(n, args.seed)
+    work = Path(tempfile.mkdtemp(prefix="pbstats-bench-scale-"))
+    TO_REMOVE.append(work)
+    backend = Backend("sqlite", work)
+    inbox = work / "inbox"
+    print(f"\n[scale] copying {manifest['files']} returns to {inbox} …", flush=True)
+    copy_tree(province / "returns", inbox)
+    env = bench_env(backend, work / "prefect")
+    _check(measure([PBSTATS, "registry", "load", str(province / "orgs.csv")], env, work), "registry load")
+    _check(measure([PYTHON, "-c", FIRST_START], env, work), "Prefect's first start")
+    speed = machine_ms()
+    print(f"[scale] cold ingest of {manifest['files']} returns (machine {speed:.1f} ms) …", flush=True)
+    m = measure([PBSTATS, "ingest", str(inbox)], env, work, timeout=args.cold_timeout)
+    if m.extra["timed_out"]:
+        out["scale"] = {
+            "returns": manifest["files"],
+            "stopped_after_s": m.wall,
+            "peak_tree_mb": m.peak_tree_mb,
+        }
+    else:
+        _check(m, "cold ingest at scale")
+        out["scale"] = _cold_figures(m, backend.last_run(), manifest) | {
+            "returns": manifest["files"],
+            "machine_ms": speed,
+            "expected_accepted": manifest["expected"]["accepted"],
+        }
+    out["scale"]["baseline_returns"] = baseline["returns"]
+    out["scale"]["baseline_peak_tree_mb"] = baseline["peak_tree_mb"]
+    print(f"[scale] {_fmt(out['scale'])}", flush=True)
+
+
 def _cold_figures(m: Measured, run: dict, manifest: dict) -> dict:
     return {
         "wall_s": m.wall,
@@ -726,6 +764,27 @@ def print_table(results: dict, manifest: dict, args) -> list[tuple[str, bool | N
                     str(read),
                 )
             )
+    scale = results.get("scale")
+    if scale is not None:
+        growth = scale["peak_tree_mb"] / scale["baseline_peak_tree_mb"] - 1
+        print(
+            f"\nmemory as the province grows (SQLite, one cold run): {scale['returns']} returns peak at "
+            f"{scale['peak_tree_mb']:.0f} MB, {scale['baseline_returns']} at {scale['baseline_peak_tree_mb']:.0f} MB "
+            f"(highest of its runs); {scale.get('wall_s', scale.get('stopped_after_s', 0)):.1f} s"
+            + (
+                f", accepted {scale['accepted']} of {scale['expected_accepted']}"
+                if "accepted" in scale
+                else ""
+            )
+        )
+        targets.append(
+            (
+                f"peak memory at {scale['returns']} returns within that at {scale['baseline_returns']} "
+                f"(within {TARGET_SCALE_GROWTH:.0%}, the spread of one run's peak)",
+                growth <= TARGET_SCALE_GROWTH,
+                f"{scale['peak_tree_mb']:.0f} MB against {scale['baseline_peak_tree_mb']:.0f} MB ({growth:+.1%})",
+            )
+        )
     if "wall_s" in sq.get("cold", {}) and "wall_s" in pg.get("cold", {}):
         factor = pg["cold"]["wall_s"] / sq["cold"]["wall_s"]
         targets.append(
@@ -753,6 +812,13 @@ def main(argv: list[str] | None = None) -> None:
         default=3,
         metavar="K",
         help="cold ingests per backend, each into a fresh warehouse; the median run's figures are shown (default 3)",
+    )
+    p.add_argument(
+        "--scale-returns",
+        type=int,
+        default=100_000,
+        metavar="M",
+        help="then one cold SQLite ingest of M returns, for memory as the province grows (0: skip)",
     )
     p.add_argument("--py-spy", metavar="DIR", help="record the cold ingest with py-spy into DIR (slows it)")
     p.add_argument(
@@ -801,6 +867,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
             run_backend(name, province, manifest, args, results)
+        base = results.get("sqlite", {}).get("cold")
+        if args.scale_returns and args.scale_returns != manifest["files"] and base and "peak_tree_mb" in base:
+            run_scale(args.scale_returns, args, base | {"returns": manifest["files"]}, results)
     finally:
         remove_work_folders()
     targets = print_table(results, manifest, args)
