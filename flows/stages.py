@@ -162,7 +162,7 @@ class Feedback:
         if written:  # one sync for the batch: an fsync per file kept the builders' threads ~20% of their time
             sync(self._quarantine, written)
         for key in keys:
-            del self._futures[key]
+            self._futures.pop(key, None)
 
     def __len__(self) -> int:
         """Workbooks handed over and not yet waited for."""
@@ -313,8 +313,9 @@ class ArrivalKeys(Sequence):
         i = range(len(self))[i]
         return self._years[i], EPOCH + self._received[i] * MICROSECOND, self._names[i]
 
+    # copies, not views (np.frombuffer): an array exporting its buffer cannot grow
     def years(self) -> np.ndarray:
-        return np.frombuffer(self._years, dtype=np.int32) if self._years else np.zeros(0, np.int32)
+        return np.array(self._years, dtype=np.int32)
 
     def order(self) -> np.ndarray:
         """The positions sorted by key, as `sorted(range(len(keys)), key=keys.__getitem__)` gives them:
@@ -323,7 +324,7 @@ class ArrivalKeys(Sequence):
         n = len(self)
         if not n:
             return np.zeros(0, np.int64)
-        years, received = self.years(), np.frombuffer(self._received, dtype=np.int64)
+        years, received = self.years(), np.array(self._received, dtype=np.int64)
         order = np.lexsort((received, years))  # stable, the last key first
         same = (years[order][1:] == years[order][:-1]) & (received[order][1:] == received[order][:-1])
         ties = np.flatnonzero(same)

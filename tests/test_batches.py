@@ -134,6 +134,9 @@ def test_the_spool_keeps_each_returns_key_and_plans_the_loads_from_them(tmp_path
             keys.append((year or 0, at, name))
         assert [spool._keys[p] for p in range(len(keys))] == keys and spool._keys[-1] == keys[-1]
         assert spool.load_batches(25) == plan_batches(keys, 25)
+        # and the spool grows on after a plan
+        spool.add(Judged(Incoming("后来.xlsx", "0" * 64, 1, start, "x", "pending"), None, None))
+        assert len(spool.load_batches(25)[0]) > 0 and spool._keys[-1] == (0, start, "后来.xlsx")
 
 
 @pytest.mark.parametrize(
