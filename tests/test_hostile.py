@@ -150,6 +150,21 @@ def test_workers_started_ahead_are_the_ones_that_answer():
     assert set(pids) <= waiting and os.getpid() not in pids
 
 
+def test_a_worker_that_has_read_its_share_is_replaced_by_one_started_at_once(monkeypatch):
+    """A worker's memory stays that of its first MAX_SERVED files, however large the night: after them it
+    is stopped and a fresh one, started at once, answers the next call (and is sent the shared object)."""
+    monkeypatch.setattr(sandbox, "MAX_SERVED", 5)
+    ask = "(__import__('os').getpid(), x)"
+    first = sandbox.map_each(eval, [({"x": x},) for x in range(5)], ask)
+    (pid,) = {p for p, _ in first}
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped
+    assert pid not in {w.process.pid for w in sandbox._idle}
+    second = sandbox.map_each(eval, [({"x": x},) for x in range(3)], ask)
+    assert {p for p, _ in second} != {pid} and [x for _, x in second] == [0, 1, 2]
+    assert sandbox.call(len, b"still works") == 11
+
+
 def test_a_worker_answers_on_while_its_answers_wait_to_be_taken():
     """A worker's answers pile up in its pipe while the caller is busy elsewhere: ~300 answers, not the
     ~20 a default pipe of 64 KB holds before the worker must stop and wait."""

@@ -7,7 +7,8 @@ worker of its own: if the worker dies, runs out of its memory or out of its time
 
 A worker is a fresh interpreter (`python -m transforms.sandbox`, never a fork of a process that may
 hold threads and locks), kept between calls and used by one caller at a time: any number of threads
-may call at once. Its answers are unpickled with only the plain types a reader returns allowed, so
+may call at once. After MAX_SERVED files it is replaced by a fresh one, so that a night's size does not
+show in a worker's memory. Its answers are unpickled with only the plain types a reader returns allowed, so
 even a worker taken over by a hostile file cannot run code in the caller. Where no worker can be
 started the call runs inline, guarded only by the readers' own checks.
 """
@@ -37,6 +38,9 @@ log = logging.getLogger("pbstats")
 SECONDS = 10.0  # per call; a real return is read in milliseconds
 MEMORY = 2 << 30  # address space of a worker (RLIMIT_AS)
 MAX_IDLE = 8  # workers kept waiting between calls
+# files a worker reads before it is replaced: its caches (capped) and its allocator's pools settle by then,
+# so that a worker's memory is that of a city's night whatever the size of the inbox
+MAX_SERVED = 20_000
 ISOLATE = True  # tests of what a reader does (not of its guard) may run it inline
 _PRELOAD = ("transforms.workbook", "transforms.feedback", "transforms.checks")
 _HEADER = struct.Struct("<Q")
@@ -54,6 +58,7 @@ class _Worker:
     def __init__(self, memory: int) -> None:
         self.memory = memory
         self.shared: int | None = None  # the token of the `map_each` object this worker holds
+        self.served = 0  # calls and items answered
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
         self.process = subprocess.Popen(
@@ -154,6 +159,7 @@ def call(fn: Callable[..., Any], *args: Any, seconds: float = SECONDS, memory: i
     if status == "memory":
         worker.stop()  # a worker that ran out of memory is not trusted with the next file
         return Failed("memory", str(payload))
+    worker.served += 1
     _give_back(worker)
     if status == "error":
         raise RuntimeError(f"guarded call failed: {payload}")
@@ -240,6 +246,7 @@ def _map_in(worker: _Worker, fn, items: Sequence[tuple], shared: Any, seconds: f
             return answers
         answers.append(Failed("error", str(result)) if status == "error" else result)
         if len(answers) == len(items):
+            worker.served += len(items)
             _give_back(worker)
             return answers
         got = worker.answer(seconds)
@@ -291,6 +298,12 @@ def prestart(count: int, memory: int = MEMORY) -> None:
 
 
 def _give_back(worker: _Worker) -> None:
+    if worker.served >= MAX_SERVED:  # replaced, by a worker started now to be ready for the next call
+        worker.stop()
+        try:
+            worker = _Worker(worker.memory)
+        except OSError:  # `_take` will find out
+            return
     with _lock:
         if len(_idle) < MAX_IDLE:
             _idle.append(worker)
