@@ -7,9 +7,9 @@ worker of its own: if the worker dies, runs out of its memory or out of its time
 
 A worker is a fresh interpreter (`python -m transforms.sandbox`, never a fork of a process that may
 hold threads and locks), kept between calls and used by one caller at a time: any number of threads
-may call at once. After MAX_SERVED files it is replaced by a fresh one, so that a night's size does not
-show in a worker's memory. Its answers are unpickled with only the plain types a reader returns allowed, so
-even a worker taken over by a hostile file cannot run code in the caller. Where no worker can be
+may call at once. After MAX_SERVED files it is replaced by a fresh one, so that a night's size does
+not show in a worker's memory. Its answers are unpickled with only the plain types a reader returns
+allowed, so even a worker taken over by a hostile file cannot run code in the caller. Where no worker can be
 started the call runs inline, guarded only by the readers' own checks.
 """
 
@@ -38,8 +38,8 @@ log = logging.getLogger("pbstats")
 SECONDS = 10.0  # per call; a real return is read in milliseconds
 MEMORY = 2 << 30  # address space of a worker (RLIMIT_AS)
 MAX_IDLE = 8  # workers kept waiting between calls
-# files a worker reads before it is replaced: its caches (capped) and its allocator's pools settle by then,
-# so that a worker's memory is that of a city's night whatever the size of the inbox
+# files a worker reads before it is replaced: its capped caches fill and its allocator's pools spread with
+# what it reads, so that a worker's memory is that of its first 20,000 files whatever the size of the inbox
 MAX_SERVED = 20_000
 ISOLATE = True  # tests of what a reader does (not of its guard) may run it inline
 _PRELOAD = ("transforms.workbook", "transforms.feedback", "transforms.checks")
