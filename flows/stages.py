@@ -327,16 +327,11 @@ class ArrivalKeys(Sequence):
         years, received = self.years(), np.array(self._received, dtype=np.int64)
         order = np.lexsort((received, years))  # stable, the last key first
         same = (years[order][1:] == years[order][:-1]) & (received[order][1:] == received[order][:-1])
-        ties = np.flatnonzero(same)
-        start = 0
-        while start < len(ties):  # each run of equal (year, time): order[ties[start]] .. its last
-            end = start
-            while end + 1 < len(ties) and ties[end + 1] == ties[end] + 1:
-                end += 1
-            first, last = int(ties[start]), int(ties[end]) + 1
-            run = order[first : last + 1].tolist()  # by position, as the sort was stable
-            order[first : last + 1] = sorted(run, key=self._names.bytes_at)
-            start = end + 1
+        ties = np.flatnonzero(same)  # i where order[i] and order[i + 1] have equal year and time
+        for run in np.split(ties, np.flatnonzero(np.diff(ties) != 1) + 1):
+            if run.size:  # order[run[0]] .. order[run[-1] + 1], by position as the sort was stable
+                first, stop = int(run[0]), int(run[-1]) + 2
+                order[first:stop] = sorted(order[first:stop].tolist(), key=self._names.bytes_at)
         return order
 
 

@@ -9,8 +9,8 @@ A worker is a fresh interpreter (`python -m transforms.sandbox`, never a fork of
 hold threads and locks), kept between calls and used by one caller at a time: any number of threads
 may call at once. After MAX_SERVED files it is replaced by a fresh one, so that a night's size does
 not show in a worker's memory. Its answers are unpickled with only the plain types a reader returns
-allowed, so even a worker taken over by a hostile file cannot run code in the caller. Where no worker can be
-started the call runs inline, guarded only by the readers' own checks.
+allowed, so even a worker taken over by a hostile file cannot run code in the caller. Where no worker
+can be started the call runs inline, guarded only by the readers' own checks.
 """
 
 from __future__ import annotations
