@@ -49,14 +49,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gen.cases import ERROR_CASES  # noqa: E402
-from gen.city import _Planner  # noqa: E402
-from gen.layout import build_doc, chinese_date, render  # noqa: E402
-from gen.submission import Ctx, add_sheet, book_of, file_bytes, instructions_sheet, mobile, note_row, person  # noqa: E402
-from gen.values import corrected, guess_prior, new_village, township  # noqa: E402
-from gen.workbook import Book, Cell, write_book  # noqa: E402
-from schemas.forms import DJ1, DJ2, FORM_BY_LEVEL, Form, Kind  # noqa: E402
-from schemas.registry import COLUMNS, OrgSpan, Registry  # noqa: E402
+from pbstats.gen.cases import ERROR_CASES  # noqa: E402
+from pbstats.gen.city import _Planner  # noqa: E402
+from pbstats.gen.layout import build_doc, chinese_date, render  # noqa: E402
+from pbstats.gen.submission import (  # noqa: E402
+    Ctx,
+    add_sheet,
+    book_of,
+    file_bytes,
+    instructions_sheet,
+    mobile,
+    note_row,
+    person,
+)
+from pbstats.gen.values import corrected, guess_prior, new_village, township  # noqa: E402
+from pbstats.gen.workbook import Book, Cell, write_book  # noqa: E402
+from pbstats.schemas.forms import DJ1, DJ2, FORM_BY_LEVEL, Form, Kind  # noqa: E402
+from pbstats.schemas.registry import COLUMNS, OrgSpan, Registry  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 YEAR = 2025

@@ -14,8 +14,8 @@ from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from expectations.suites import stored_suite
-from schemas.forms import FORMS, Rule
+from pbstats.expectations.suites import stored_suite
+from pbstats.schemas.forms import FORMS, Rule
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from schemas.forms import FORMS, Form, Indicator, Kind, Rule
+from pbstats.schemas.forms import FORMS, Form, Indicator, Kind, Rule
 
 E_VALUE = "E-VALUE"  # a value out of its type's pattern or range
 E_RULE = "E-RULE"  # a within-form rule broken
@@ -61,7 +61,7 @@ def build_suite(form: Form) -> dict[str, Any]:
 
 def stored_suite(form_id: str) -> dict[str, Any]:
     """The suite of `form_id` as stored in this package (what validation runs)."""
-    text = resources.files("expectations").joinpath(_file_name(form_id)).read_text(encoding="utf-8")
+    text = resources.files("pbstats.expectations").joinpath(_file_name(form_id)).read_text(encoding="utf-8")
     return json.loads(text)
 
 

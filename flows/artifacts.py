@@ -11,7 +11,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from warehouse.queries import RunSummary
+from pbstats.warehouse.queries import RunSummary
 
 STATUS_CN = {
     "accepted": "通过",

@@ -71,8 +71,8 @@ def _warm_up(inbox: Path, url: str, readers: int) -> None:
     import importlib
     import logging
 
-    from expectations.run import warm_up
-    from transforms import sandbox
+    from pbstats.expectations.run import warm_up
+    from pbstats.transforms import sandbox
 
     from .ingest import anything_new
 
@@ -104,7 +104,7 @@ def run_flow(flow_fn, **params):
     """Run a flow; an outage becomes a clear message and exit code 2 (nothing half-written)."""
     from sqlalchemy.exc import OperationalError
 
-    from warehouse.runlock import RunLockBusy
+    from pbstats.warehouse.runlock import RunLockBusy
 
     from . import local_api
 
@@ -170,8 +170,8 @@ def print_summary(summary, settings) -> None:
 
 def print_overview(settings) -> None:
     """Completeness and headline figures per year, as the warehouse now stands."""
-    from warehouse.db import make_engine
-    from warehouse.queries import HEADLINE, overview
+    from pbstats.warehouse.db import make_engine
+    from pbstats.warehouse.queries import HEADLINE, overview
 
     engine = make_engine(settings.url)
     with engine.connect() as conn:
@@ -205,9 +205,9 @@ def registry_load(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="orgs.csv 格式的组织名录"),
 ) -> None:
     """以文件替换组织名录（保留每条记录的有效年度）。"""
-    from schemas.registry import RegistryError, read_csv
-    from warehouse.catalogue import replace_registry
-    from warehouse.db import make_engine, upgrade
+    from pbstats.schemas.registry import RegistryError, read_csv
+    from pbstats.warehouse.catalogue import replace_registry
+    from pbstats.warehouse.db import make_engine, upgrade
 
     from .settings import Settings
 
@@ -234,7 +234,7 @@ def demo(
     import json
     import shutil
 
-    from gen.city import generate_city
+    from pbstats.gen.city import generate_city
 
     from .ingest import ingest as ingest_flow
     from .settings import Settings

@@ -23,9 +23,9 @@ def grant_analyst(
     """授予角色只读权限：可查询 dim_*、fact_*、submission*、load_run 及 v_* 视图，不能写入、修改或建表。"""
     from sqlalchemy.exc import OperationalError
 
-    from warehouse.db import make_engine, upgrade
-    from warehouse.roles import RoleError
-    from warehouse.roles import grant_analyst as grant
+    from pbstats.warehouse.db import make_engine, upgrade
+    from pbstats.warehouse.roles import RoleError
+    from pbstats.warehouse.roles import grant_analyst as grant
 
     from .settings import Settings
 

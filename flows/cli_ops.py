@@ -53,8 +53,8 @@ def close_year(
     reason: str = typer.Option("年度报告已发布", "--reason", help="关账原因"),
 ) -> None:
     """关账：年度报告发布后冻结该年度，此后收到的该年度报表只归档、记为暂存，不入库。"""
-    from warehouse.db import make_engine, upgrade
-    from warehouse.years import set_year_closed
+    from pbstats.warehouse.db import make_engine, upgrade
+    from pbstats.warehouse.years import set_year_closed
 
     from .settings import Settings
 
@@ -72,8 +72,8 @@ def reopen_year(
 ) -> None:
     """重新开账：记录原因，并把关账期间暂存的报表校验入库。"""
     _quiet_prefect()
-    from warehouse.db import make_engine, upgrade
-    from warehouse.years import set_year_closed
+    from pbstats.warehouse.db import make_engine, upgrade
+    from pbstats.warehouse.years import set_year_closed
 
     from .rerun import rerun as rerun_flow
     from .settings import Settings

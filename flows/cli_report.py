@@ -32,8 +32,8 @@ def report(
     out: Path = typer.Option(Path("."), "--out", help="输出目录"),
 ) -> None:
     """生成年度总结报告：HTML 网页与 Word 文档（含图表、同比、报送完整性与待核实事项）。"""
-    from transforms.review import UnknownTownship
-    from warehouse.review import read_only_engine
+    from pbstats.transforms.review import UnknownTownship
+    from pbstats.warehouse.review import read_only_engine
 
     from .report import write_report
 
@@ -67,7 +67,7 @@ def template(
     out: Path = typer.Option(Path("."), "--out", help="输出目录"),
 ) -> None:
     """生成空白年报模板：封面已填、上年数取自数据仓库、数值单元格带数据验证；每个乡镇（街道）一个压缩包。"""
-    from warehouse.review import read_only_engine
+    from pbstats.warehouse.review import read_only_engine
 
     from .templates import NotInRegistry, write_templates
 

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas.registry import Registry, default_spans
-from transforms.checks import Rulebook, check_file
-from transforms.feedback import build_feedback
-from transforms.model import CheckedReturn, Finding, Received
-from transforms.prior import compare_with_last_year
-from warehouse.catalogue import load_registry
-from warehouse.load import last_year_values
-from warehouse.review import read_only_engine
+from pbstats.schemas.registry import Registry, default_spans
+from pbstats.transforms.checks import Rulebook, check_file
+from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.model import CheckedReturn, Finding, Received
+from pbstats.transforms.prior import compare_with_last_year
+from pbstats.warehouse.catalogue import load_registry
+from pbstats.warehouse.load import last_year_values
+from pbstats.warehouse.review import read_only_engine
 
 from .files import sha256_of
 from .settings import Settings

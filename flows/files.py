@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import overload
 
-from schemas.texts import Texts
-from transforms.checks import mask_pii
-from transforms.workbook import suffix_of
+from pbstats.schemas.texts import Texts
+from pbstats.transforms.checks import mask_pii
+from pbstats.transforms.workbook import suffix_of
 
 log = logging.getLogger("pbstats")
 

@@ -21,11 +21,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 
-from expectations.run import warm_up_in_background
-from transforms.checks import Rulebook
-from warehouse.db import make_engine
-from warehouse.load import BatchCounts, known_files
-from warehouse.queries import RunSummary
+from pbstats.expectations.run import warm_up_in_background
+from pbstats.transforms.checks import Rulebook
+from pbstats.warehouse.db import make_engine
+from pbstats.warehouse.load import BatchCounts, known_files
+from pbstats.warehouse.queries import RunSummary
 
 from . import stages
 from .artifacts import Progress

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from transforms import review as rv
-from warehouse import review as wr
+from pbstats.transforms import review as rv
+from pbstats.warehouse import review as wr
 
 TZ = ZoneInfo("Asia/Shanghai")
 FONT_FAMILY = "PbstatsCJK"

@@ -12,7 +12,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
-from transforms import review as rv
+from pbstats.transforms import review as rv
 
 from .report import CHECK_TITLES, ReportMeta, _pct, _val, _when, title_of
 

@@ -7,8 +7,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from warehouse.load import BatchCounts
-from warehouse.queries import RunSummary, archived_submissions, closed_years, received_files
+from pbstats.warehouse.load import BatchCounts
+from pbstats.warehouse.queries import RunSummary, archived_submissions, closed_years, received_files
 
 from . import stages
 from .artifacts import Progress

@@ -13,13 +13,13 @@ from prefect import get_run_logger
 from prefect.runtime import flow_run
 from sqlalchemy import Engine
 
-from transforms.checks import Rulebook
-from transforms.rollup import evaluate_rollup
-from warehouse.catalogue import load_registry
-from warehouse.db import checkpoints_beside, make_engine, upgrade
-from warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, start_run
-from warehouse.queries import RunSummary, completeness_rows, run_summary
-from warehouse.runlock import run_lock
+from pbstats.transforms.checks import Rulebook
+from pbstats.transforms.rollup import evaluate_rollup
+from pbstats.warehouse.catalogue import load_registry
+from pbstats.warehouse.db import checkpoints_beside, make_engine, upgrade
+from pbstats.warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, start_run
+from pbstats.warehouse.queries import RunSummary, completeness_rows, run_summary
+from pbstats.warehouse.runlock import run_lock
 
 from .artifacts import publish_review, publish_run, review_texts
 from .settings import Settings

@@ -16,8 +16,8 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
-from transforms.frames import ValueRows
-from transforms.model import CheckedReturn, Finding
+from pbstats.transforms.frames import ValueRows
+from pbstats.transforms.model import CheckedReturn, Finding
 
 from .stages import ArrivalKeys, Judged, plan_batches
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
-from schemas.forms import FORMS
-from schemas.registry import Registry
-from schemas.texts import Texts
-from transforms.checks import Rulebook, check_files
-from transforms.feedback import build_feedback
-from transforms.frames import ValueRows, violation_findings
-from transforms.model import CheckedReturn, Finding, Received
-from transforms.prior import compare_with_last_year
-from warehouse.load import (
+from pbstats.schemas.forms import FORMS
+from pbstats.schemas.registry import Registry
+from pbstats.schemas.texts import Texts
+from pbstats.transforms.checks import Rulebook, check_files
+from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.frames import ValueRows, violation_findings
+from pbstats.transforms.model import CheckedReturn, Finding, Received
+from pbstats.transforms.prior import compare_with_last_year
+from pbstats.warehouse.load import (
     BatchCounts,
     Incoming,
     SeenFile,
@@ -239,7 +239,7 @@ def apply_value_rules(returns: Sequence[CheckedReturn]) -> None:
 def value_rule_findings(rows: ValueRows, returns: Sequence[CheckedReturn]) -> list[tuple[int, Finding]]:
     """(position, finding) for each cell or pair of cells that breaks a value rule: the GX suites,
     validated once per form over `rows` (built from `returns`, which is asked only for the breakers)."""
-    from expectations.run import validate
+    from pbstats.expectations.run import validate
 
     found = []
     for form_id in FORMS:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from schemas.forms import FORM_BY_LEVEL
-from schemas.registry import OrgSpan, Registry, default_spans
-from transforms.template import build_template, template_name, template_zip
-from warehouse.catalogue import load_registry
-from warehouse.review import prior_values
+from pbstats.schemas.forms import FORM_BY_LEVEL
+from pbstats.schemas.registry import OrgSpan, Registry, default_spans
+from pbstats.transforms.template import build_template, template_name, template_zip
+from pbstats.warehouse.catalogue import load_registry
+from pbstats.warehouse.review import prior_values
 
 
 class NotInRegistry(ValueError):

@@ -1,6 +1,6 @@
 """Demo and test corpora: a city's yearly returns with realistic variety, and what must come of each.
 
-    from gen.city import generate_city
+    from pbstats.gen.city import generate_city
     manifest = generate_city(Path("corpus"), years=(2024, 2025), seed=7)
 
 `python -m gen OUT [--years 2024 2025] [--seed 7]` does the same from the shell. The corpus is in

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 
-from schemas.forms import DJ2, FORMS, HEADER_CODE, HEADER_CURRENT, HEADER_NAME, HEADER_UNIT, Kind, Rule
+from pbstats.schemas.forms import (
+    DJ2,
+    FORMS,
+    HEADER_CODE,
+    HEADER_CURRENT,
+    HEADER_NAME,
+    HEADER_UNIT,
+    Kind,
+    Rule,
+)
 
 from .layout import build_doc
 from .submission import Ctx, Submission, add_sheet, instructions_sheet, mobile, note_row, person, resident_id

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from schemas.checks import CHECKS, Severity
-from schemas.forms import FORM_BY_LEVEL, Form, Kind
-from schemas.registry import OrgSpan, Registry, default_spans
+from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.forms import FORM_BY_LEVEL, Form, Kind
+from pbstats.schemas.registry import OrgSpan, Registry, default_spans
 
 from .cases import ERROR_CASES, LATE_CASES, NOT_VALID_IN_YEAR, WARNING_CASES, Case
 from .layout import build_doc

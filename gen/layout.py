@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from schemas.forms import (
+from pbstats.schemas.forms import (
     BLANK_MARKS,
     HEADER_CODE,
     HEADER_CURRENT,

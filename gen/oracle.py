@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from schemas.registry import Registry
+from pbstats.schemas.registry import Registry
 
 from .submission import Submission
 from .values import Values, broken_rules, jumped, rollup_counts

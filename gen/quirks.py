@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
+from pbstats.schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
 
 from .layout import GAP, Row
 from .submission import Ctx, Submission, add_sheet, instructions_sheet, note_row

@@ -10,8 +10,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from schemas.forms import Form, Kind
-from schemas.registry import OrgSpan, Registry
+from pbstats.schemas.forms import Form, Kind
+from pbstats.schemas.registry import OrgSpan, Registry
 
 from .layout import ReturnDoc, Row, number_cell, render
 from .values import Values

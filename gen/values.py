@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from schemas.forms import DJ1, DJ2, JUMP_FACTOR, JUMP_MIN, ROLLUPS, Form, Kind
-from schemas.registry import OrgSpan, Registry
+from pbstats.schemas.forms import DJ1, DJ2, JUMP_FACTOR, JUMP_MIN, ROLLUPS, Form, Kind
+from pbstats.schemas.registry import OrgSpan, Registry
 
 Values = dict[str, int | float]
 INCOME_THRESHOLD = next(r.threshold for r in ROLLUPS if r.township_code == "09")

@@ -48,7 +48,7 @@ def seed(kind: str) -> bytes:
     xlsx = make_return()
     if kind == "xlsx":
         return xlsx
-    from gen.workbook import write_book
+    from pbstats.gen.workbook import write_book
 
     return write_book(book_of(xlsx), kind)
 
@@ -57,7 +57,7 @@ def book_of(xlsx: bytes):
     """The cells and merges of an .xlsx as a gen.workbook.Book, to write it in another kind."""
     import openpyxl
 
-    from gen.workbook import Book, Cell, Grid
+    from pbstats.gen.workbook import Book, Cell, Grid
 
     source = openpyxl.load_workbook(io.BytesIO(xlsx))
     grids = []
@@ -196,7 +196,7 @@ def xls_dimensions(rf: int, rl: int, cf: int, cl: int) -> bytes:
 
 def xls_shared_string_copies(length: int, copies: int) -> bytes:
     """One long shared string, and `copies` LABELSST cells that each get their own copy of it."""
-    from transforms.workbook import _ole_stream
+    from pbstats.transforms.workbook import _ole_stream
 
     data = bytes(xls({(0, 0): "表号：DJ-1", (1, 0): "长" * length}))
     stream = _ole_stream(data, ("Workbook",))
@@ -376,7 +376,7 @@ def entity_bomb(kind: str, where: str, doctype: bytes = LAUGHS, entity: bytes = 
         parts["content.xml"] = with_doctype(parts["content.xml"], doctype, "表号：DJ-1".encode(), entity)
         return rezip(parts)
     if where == "sst":
-        from gen.workbook import write_book
+        from pbstats.gen.workbook import write_book
 
         parts = members(write_book(_shared(book_of(seed("xlsx"))), kind))
     target, anchor, used = {
@@ -708,7 +708,7 @@ def hostile_cases(size: float = 1.0) -> list[Hostile]:
 
 
 def _pii_return(kind: str) -> bytes:
-    from gen.workbook import write_book
+    from pbstats.gen.workbook import write_book
     from tests.builders import make_return
 
     xlsx = make_return(values={"01": int(MOBILE)}, notes={"02": f"书记身份证{RESIDENT_ID}"})
@@ -716,12 +716,10 @@ def _pii_return(kind: str) -> bytes:
 
 
 def _xlsx_sheets(kind: str, count: int) -> bytes:
-    from gen.workbook import Grid, write_book
+    from pbstats.gen.workbook import Cell, Grid, write_book
 
     book = book_of(seed("xlsx"))
-    book.sheets += [
-        Grid(f"S{i}", {(0, 0): __import__("gen.workbook").workbook.Cell("x")}) for i in range(count)
-    ]
+    book.sheets += [Grid(f"S{i}", {(0, 0): Cell("x")}) for i in range(count)]
     return write_book(book, kind)
 
 

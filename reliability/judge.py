@@ -132,7 +132,7 @@ def inspect_feedback(workbook: bytes) -> str | None:
 
     from python_calamine import CalamineWorkbook
 
-    from transforms.feedback import LIST_SHEET
+    from pbstats.transforms.feedback import LIST_SHEET
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(workbook))
@@ -164,10 +164,10 @@ def inspect_feedback(workbook: bytes) -> str | None:
 def _judge(name: str, data: bytes) -> dict:
     from datetime import UTC, date, datetime
 
-    from schemas.registry import Registry, default_spans
-    from transforms.checks import Rulebook, check_file
-    from transforms.feedback import build_feedback
-    from transforms.model import Received
+    from pbstats.schemas.registry import Registry, default_spans
+    from pbstats.transforms.checks import Rulebook, check_file
+    from pbstats.transforms.feedback import build_feedback
+    from pbstats.transforms.model import Received
 
     rules = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
     received = Received(name, "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from flows.serve import PROJECT_DIR, start_server, stop, wait_healthy  # noqa: E402
+from pbstats.flows.serve import PROJECT_DIR, start_server, stop, wait_healthy  # noqa: E402
 from reliability import scenarios  # noqa: E402
 
 PG_ADMIN = os.environ.get("PBSTATS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -106,7 +106,9 @@ def read_csv(path: Path) -> list[OrgSpan]:
 
 def default_spans() -> list[OrgSpan]:
     """The registry shipped with pbstats (a copy of the rulebook's orgs.csv)."""
-    return read_csv_text(resources.files("schemas").joinpath("data/orgs.csv").read_text(encoding="utf-8"))
+    return read_csv_text(
+        resources.files("pbstats.schemas").joinpath("data/orgs.csv").read_text(encoding="utf-8")
+    )
 
 
 class Registry:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 
-from schemas.forms import FORMS
+from pbstats.schemas.forms import FORMS
 
 VILLAGE = "990181101201"  # 枫虎坪村 under 青石镇 990181101000
 TOWNSHIP = "990181101000"

@@ -73,7 +73,7 @@ def prefect_api_env():
     import shutil
     import socket
 
-    from flows.serve import PROJECT_DIR, start_server, stop, wait_healthy
+    from pbstats.flows.serve import PROJECT_DIR, start_server, stop, wait_healthy
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,13 +13,13 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from flows.files import archive_all, quarantine_paths
-from flows.ingest import FIRST_READ, read_slices
-from flows.spool import Spool
-from flows.stages import Feedback, Judged, plan_batches
+from pbstats.flows.files import archive_all, quarantine_paths
+from pbstats.flows.ingest import FIRST_READ, read_slices
+from pbstats.flows.spool import Spool
+from pbstats.flows.stages import Feedback, Judged, plan_batches
+from pbstats.transforms.model import CheckedReturn, Finding, Received
+from pbstats.warehouse.load import Incoming
 from tests.builders import make_return
-from transforms.model import CheckedReturn, Finding, Received
-from warehouse.load import Incoming
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -196,8 +196,8 @@ def test_feedback_built_ahead_is_on_disk_when_waited_for_and_a_failed_one_is_bui
 
 
 def test_a_provinces_run_summary_lists_at_most_the_cap_and_says_where_the_rest_are():
-    from flows.artifacts import MAX_ROWS, summary_markdown
-    from warehouse.queries import RunSummary, TownshipLine
+    from pbstats.flows.artifacts import MAX_ROWS, summary_markdown
+    from pbstats.warehouse.queries import RunSummary, TownshipLine
 
     towns = [
         TownshipLine(f"9901{i:05d}000", f"第{i}镇", accepted=i % 7, rejected=i % 3)
@@ -225,9 +225,9 @@ def test_a_provinces_run_summary_lists_at_most_the_cap_and_says_where_the_rest_a
 
 
 def test_the_terminal_shows_a_provinces_townships_with_most_rejected_first_and_a_citys_all():
-    from flows import cli
-    from flows.settings import Settings
-    from warehouse.queries import RunSummary, TownshipLine
+    from pbstats.flows import cli
+    from pbstats.flows.settings import Settings
+    from pbstats.warehouse.queries import RunSummary, TownshipLine
 
     towns = [
         TownshipLine(f"9901{i:05d}000", f"第{i}镇", accepted=20, rejected=(i * 7) % 11) for i in range(300)

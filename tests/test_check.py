@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import create_engine, func, inspect, select
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.ingest import ingest
+from pbstats.flows.cli import app
+from pbstats.flows.ingest import ingest
+from pbstats.warehouse.tables import metadata
 from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
-from warehouse.tables import metadata
 
 
 def row_counts(url: str) -> dict[str, int]:

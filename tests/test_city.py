@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows.ingest import ingest
-from flows.settings import Settings
-from gen.city import generate_city
+from pbstats.flows.ingest import ingest
+from pbstats.flows.settings import Settings
+from pbstats.gen.city import generate_city
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows.serve import PROJECT_DIR, deploy, start_worker, stop
+from pbstats.flows.serve import PROJECT_DIR, deploy, start_worker, stop
 from tests.builders import TOWNSHIP, drop, make_return
 
 pytestmark = pytest.mark.slow

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from expectations import run
-from expectations.run import SuiteError, Violation, validate
-from expectations.suites import E_RULE, E_VALUE, build_suite, stored_suite, suite_json
-from schemas.checks import CHECKS
-from schemas.forms import DJ1, DJ2, FORMS, Form, Kind, Rule
+from pbstats.expectations import run
+from pbstats.expectations.run import SuiteError, Violation, validate
+from pbstats.expectations.suites import E_RULE, E_VALUE, build_suite, stored_suite, suite_json
+from pbstats.schemas.checks import CHECKS
+from pbstats.schemas.forms import DJ1, DJ2, FORMS, Form, Kind, Rule
 
 REGEX = "expect_column_values_to_match_regex"
 BETWEEN = "expect_column_values_to_be_between"

@@ -18,9 +18,9 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from python_calamine import CalamineWorkbook
 
-from transforms import feedback, sandbox
-from transforms.feedback import ERROR_FILL, LIST_SHEET, WARNING_FILL, build_feedback
-from transforms.model import Finding
+from pbstats.transforms import feedback, sandbox
+from pbstats.transforms.feedback import ERROR_FILL, LIST_SHEET, WARNING_FILL, build_feedback
+from pbstats.transforms.model import Finding
 
 LOOKS_LIKE_A_FORMULA = '=HYPERLINK("http://x","y")'
 

@@ -12,8 +12,8 @@ import pytest
 from prefect import flow, task
 from prefect.context import FlowRunContext
 
-from flows.files import archive_all, list_inbox, read_entry, sha256_of
-from flows.ingest import Whole
+from pbstats.flows.files import archive_all, list_inbox, read_entry, sha256_of
+from pbstats.flows.ingest import Whole
 
 
 def test_threads_archiving_the_same_bytes_at_once_all_succeed(tmp_path: Path):

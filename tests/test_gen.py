@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from gen.__main__ import main
-from gen.cases import ERROR_CASES, LATE_CASES, NOT_VALID_IN_YEAR, WARNING_CASES
-from gen.city import generate_city
-from gen.oracle import deadline
-from gen.quirks import CATALOGUE
-from gen.values import jumped, rollup_counts
-from schemas.checks import CHECKS, Severity
-from schemas.forms import (
+from pbstats.gen.__main__ import main
+from pbstats.gen.cases import ERROR_CASES, LATE_CASES, NOT_VALID_IN_YEAR, WARNING_CASES
+from pbstats.gen.city import generate_city
+from pbstats.gen.oracle import deadline
+from pbstats.gen.quirks import CATALOGUE
+from pbstats.gen.values import jumped, rollup_counts
+from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.forms import (
     FORMS,
     SPREADSHEET_SUFFIXES,
     Kind,
 )
-from schemas.registry import Registry, default_spans
+from pbstats.schemas.registry import Registry, default_spans
 
 REGISTRY = Registry(default_spans())
 
@@ -170,9 +170,9 @@ def test_files_read_back_through_the_pipelines_reader_as_the_manifest_says(corpu
     and values of accepted files, the error of rejected ones, and the warnings a file shows on its own."""
     from datetime import UTC
 
-    from flows.stages import apply_value_rules
-    from transforms.checks import Rulebook, check_file
-    from transforms.model import Received
+    from pbstats.flows.stages import apply_value_rules
+    from pbstats.transforms.checks import Rulebook, check_file
+    from pbstats.transforms.model import Received
 
     out, manifest = corpus
     rules = Rulebook(REGISTRY, today=date(2026, 11, 26))

@@ -19,15 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.files import list_inbox, quarantine, read_entry, safe_name
-from gen.workbook import write_book
+from pbstats.flows.files import list_inbox, quarantine, read_entry, safe_name
+from pbstats.gen.workbook import write_book
+from pbstats.transforms import sandbox
+from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.model import Finding
+from pbstats.transforms.workbook import OVER_BUDGET
 from reliability.badfiles import KINDS, book_of, hostile_cases, mutate, seed
 from reliability.judge import Judge, inspect_feedback
 from tests.builders import drop, make_return
-from transforms import sandbox
-from transforms.feedback import build_feedback
-from transforms.model import Finding
-from transforms.workbook import OVER_BUDGET
 
 FULL = os.environ.get("PBSTATS_FUZZ") == "full"
 SIZE = 1.0 if FULL else 0.1
@@ -108,7 +108,7 @@ def test_formulas_and_links_never_reach_the_feedback_live(kind):
 
 
 def test_the_ods_formula_without_a_value_is_found():
-    from transforms.workbook import read_workbook
+    from pbstats.transforms.workbook import read_workbook
 
     book = read_workbook(next(c for c in CASES if c.file_name == "formulas.ods").make(), "x.ods")
     assert book.sheets[0].uncached_formulas == {(0, 3)}  # of:=1+1 with no office:value-type
@@ -298,8 +298,8 @@ def test_a_night_over_a_hostile_inbox_judges_every_file_and_follows_no_link(
 ):
     from sqlalchemy import create_engine, text
 
-    from flows.ingest import ingest
-    from warehouse.db import normalise_url
+    from pbstats.flows.ingest import ingest
+    from pbstats.warehouse.db import normalise_url
 
     monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
@@ -338,7 +338,7 @@ def test_a_night_over_a_hostile_inbox_judges_every_file_and_follows_no_link(
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_file_whose_name_is_not_utf8_is_judged(tmp_path: Path, monkeypatch):
-    from flows.ingest import ingest
+    from pbstats.flows.ingest import ingest
 
     monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.db'}")
@@ -353,10 +353,10 @@ def test_a_file_whose_name_is_not_utf8_is_judged(tmp_path: Path, monkeypatch):
 def test_an_ods_indicator_that_is_a_formula_without_a_value_is_an_error():
     from datetime import UTC, date, datetime
 
-    from gen.workbook import Cell
-    from schemas.registry import Registry, default_spans
-    from transforms.checks import Rulebook, check_file
-    from transforms.model import Received
+    from pbstats.gen.workbook import Cell
+    from pbstats.schemas.registry import Registry, default_spans
+    from pbstats.transforms.checks import Rulebook, check_file
+    from pbstats.transforms.model import Received
 
     book = book_of(make_return())
     book.sheets[0].cells[(5, 3)] = Cell(None, formula="=50+10")  # D6, 党员总数: never calculated

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from flows import malloc
+from pbstats.flows import malloc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's settings")
 

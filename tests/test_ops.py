@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.ingest import ingest
-from flows.rerun import YearClosed, backfill, rerun
+from pbstats.flows.cli import app
+from pbstats.flows.ingest import ingest
+from pbstats.flows.rerun import YearClosed, backfill, rerun
+from pbstats.warehouse.db import make_engine
+from pbstats.warehouse.runlock import RunLockBusy, run_lock
 from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
-from warehouse.db import make_engine
-from warehouse.runlock import RunLockBusy, run_lock
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 NEW_VILLAGE = "990181101398"  # not in the registry until it is corrected
@@ -151,7 +151,7 @@ def test_a_closed_year_holds_a_late_return_and_reopening_loads_it(wh):
 
 def test_a_run_waits_for_the_one_before_it(wh):
     engine = make_engine(wh.url)
-    from warehouse.db import upgrade
+    from pbstats.warehouse.db import upgrade
 
     upgrade(engine)
     drop(wh.inbox, "村.xlsx", make_return())

@@ -15,11 +15,11 @@ import pytest
 from python_calamine import CalamineWorkbook
 from sqlalchemy import create_engine, inspect, text
 
-from flows.ingest import ingest
-from flows.settings import Settings
+from pbstats.flows.ingest import ingest
+from pbstats.flows.settings import Settings
+from pbstats.transforms.feedback import LIST_SHEET
+from pbstats.warehouse.db import normalise_url
 from tests.builders import drop, make_return
-from transforms.feedback import LIST_SHEET
-from warehouse.db import normalise_url
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -181,9 +181,9 @@ async def _prefect_artifacts(flow_run_id: str) -> list[str]:
 def test_a_personal_number_is_never_read_as_a_value():
     from datetime import UTC, datetime
 
-    from schemas.registry import Registry, default_spans
-    from transforms.checks import Rulebook, check_file
-    from transforms.model import Received
+    from pbstats.schemas.registry import Registry, default_spans
+    from pbstats.transforms.checks import Rulebook, check_file
+    from pbstats.transforms.model import Received
 
     rules = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
     data = make_return(values={"02": int(MOBILE)})

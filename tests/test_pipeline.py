@@ -9,8 +9,8 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows.ingest import anything_new, ingest
-from flows.settings import Settings
+from pbstats.flows.ingest import anything_new, ingest
+from pbstats.flows.settings import Settings
 from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -86,10 +86,10 @@ def test_a_night_loads_accepted_returns_and_rejects_bad_ones(night):
 def test_value_rules_validated_in_shares_judge_as_validated_at_once(night, monkeypatch):
     """A province's values are validated every VALUE_RULES_EVERY returns and let go of; here after each
     file (read one per task): the same verdicts and findings, on the right files and cells."""
-    import flows.ingest
+    from pbstats.flows import ingest as ingest_flow
 
-    monkeypatch.setattr(flows.ingest, "VALUE_RULES_EVERY", 1)
-    monkeypatch.setattr(flows.ingest, "FEEDBACK_AHEAD", 1)  # and the feedback handed over a batch at a time
+    monkeypatch.setattr(ingest_flow, "VALUE_RULES_EVERY", 1)
+    monkeypatch.setattr(ingest_flow, "FEEDBACK_AHEAD", 1)  # and the feedback handed over a batch at a time
     monkeypatch.setenv("PBSTATS_BATCH_SIZE", "1")
     drop(night.inbox, "村.xlsx", make_return())
     drop(night.inbox, "坏.xlsx", make_return(org_code="990181202201", values={"02": 99}))  # 02 > 01
@@ -140,7 +140,7 @@ def test_the_listing_the_command_made_while_prefect_started_is_the_runs(night, m
     """The CLI lists the inbox while Prefect's server starts (`anything_new(keep=True)`); the run
     that follows takes that listing instead of making another, as if it had listed the inbox then:
     a file that came in between waits for the next night. Kept too long, it is not taken."""
-    import flows.ingest
+    from pbstats.flows import ingest as ingest_flow
 
     url = night.settings.url
     drop(night.inbox, "甲村.xlsx", make_return())
@@ -153,7 +153,7 @@ def test_the_listing_the_command_made_while_prefect_started_is_the_runs(night, m
 
     drop(night.inbox, "丙村.xlsx", make_return(org_code="990181101203"))
     assert anything_new(night.inbox, url)  # not kept: the run lists the inbox
-    monkeypatch.setattr(flows.ingest, "KEPT_FOR_S", 0.0)
+    monkeypatch.setattr(ingest_flow, "KEPT_FOR_S", 0.0)
     anything_new(night.inbox, url, keep=True)  # kept, but too long ago by the time the run starts
     drop(night.inbox, "丁村.xlsx", make_return(org_code="990181101204"))
     assert night.run().received == 2
@@ -265,7 +265,7 @@ def test_rollup_is_pending_until_every_village_reports_then_checked(night):
 def test_a_database_that_is_down_fails_the_run_with_a_clear_message(tmp_path: Path, monkeypatch):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from pbstats.flows.cli import app
 
     drop(tmp_path / "inbox", "村.xlsx", make_return())
     monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))

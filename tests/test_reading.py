@@ -9,12 +9,12 @@ from decimal import Decimal
 
 import pytest
 
-from schemas.forms import DJ1, DJ2
-from schemas.registry import Registry, default_spans
+from pbstats.schemas.forms import DJ1, DJ2
+from pbstats.schemas.registry import Registry, default_spans
+from pbstats.transforms.checks import Rulebook, check_file, mask_pii
+from pbstats.transforms.model import Received
+from pbstats.transforms.values import canonical, read_value
 from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
-from transforms.checks import Rulebook, check_file, mask_pii
-from transforms.model import Received
-from transforms.values import canonical, read_value
 
 RULES = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
 

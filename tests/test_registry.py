@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from schemas.registry import OrgSpan, Registry, RegistryError, default_spans, parse_rows
+from pbstats.schemas.registry import OrgSpan, Registry, RegistryError, default_spans, parse_rows
 
 
 def _province(rng: random.Random) -> list[OrgSpan]:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert
 
-from flows.ingest import ingest
-from flows.settings import Settings
-from schemas.forms import DJ1, DJ2, FORMS
-from schemas.registry import Registry, default_spans
+from pbstats.flows.ingest import ingest
+from pbstats.flows.settings import Settings
+from pbstats.schemas.forms import DJ1, DJ2, FORMS
+from pbstats.schemas.registry import Registry, default_spans
+from pbstats.transforms import review as rv
+from pbstats.warehouse import review as wr
 from tests.builders import drop, make_return
-from transforms import review as rv
-from warehouse import review as wr
 
 ZHUPING, CHANGLING, QINGSHI = "990181203000", "990181108000", "990181101000"
 CORRECTED, REJECTED = "990181108201", "990181101203"
@@ -141,7 +141,7 @@ def loaded(tmp_path: Path, warehouse_url: str, prefect_harness, monkeypatch):
 
 
 def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
-    from flows.report import load_review, load_summary, review_markdown, write_report
+    from pbstats.flows.report import load_review, load_summary, review_markdown, write_report
 
     settings, engine, sent = loaded
     with engine.connect() as conn:
@@ -218,7 +218,7 @@ def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
 
 
 def test_year_over_year_is_restated_across_the_merge(loaded):
-    from flows.report import load_review
+    from pbstats.flows.report import load_review
 
     _, engine, sent = loaded
     with engine.connect() as conn:
@@ -263,8 +263,8 @@ def test_year_over_year_is_restated_across_the_merge(loaded):
 def test_a_closed_year_says_so_and_the_command_writes_both_files(loaded, tmp_path: Path, monkeypatch):
     from typer.testing import CliRunner
 
-    from flows.cli import app
-    from warehouse.tables import year_state
+    from pbstats.flows.cli import app
+    from pbstats.warehouse.tables import year_state
 
     settings, engine, _ = loaded
     with engine.begin() as conn:

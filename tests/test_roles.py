@@ -10,10 +10,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from flows.cli import app
-from warehouse.db import make_engine, normalise_url, upgrade
-from warehouse.roles import analyst_objects
-from warehouse.views import VIEWS
+from pbstats.flows.cli import app
+from pbstats.warehouse.db import make_engine, normalise_url, upgrade
+from pbstats.warehouse.roles import analyst_objects
+from pbstats.warehouse.views import VIEWS
 
 
 @pytest.fixture

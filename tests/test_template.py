@@ -12,14 +12,14 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows.ingest import ingest
-from flows.settings import Settings
-from schemas.forms import DJ1, DJ2, FORMS, Kind
-from schemas.registry import Registry, default_spans
+from pbstats.flows.ingest import ingest
+from pbstats.flows.settings import Settings
+from pbstats.schemas.forms import DJ1, DJ2, FORMS, Kind
+from pbstats.schemas.registry import Registry, default_spans
+from pbstats.transforms.checks import Rulebook, check_file
+from pbstats.transforms.model import Received
+from pbstats.transforms.template import FIRST_ROW, build_template
 from tests.builders import TOWNSHIP, VILLAGE, drop, good_values, make_return
-from transforms.checks import Rulebook, check_file
-from transforms.model import Received
-from transforms.template import FIRST_ROW, build_template
 
 
 def sheet_of(data: bytes, form_id: str):
@@ -107,8 +107,8 @@ def fill(data: bytes, form_id: str, values: dict[str, object]) -> bytes:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_filled_template_round_trips_through_ingest(tmp_path: Path, warehouse_url: str, monkeypatch):
-    from flows.templates import write_templates
-    from warehouse.review import read_only_engine
+    from pbstats.flows.templates import write_templates
+    from pbstats.warehouse.review import read_only_engine
 
     monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
@@ -175,7 +175,7 @@ def test_a_filled_template_round_trips_through_ingest(tmp_path: Path, warehouse_
 def test_the_command_writes_one_org_or_a_zip_per_township(tmp_path: Path, monkeypatch):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from pbstats.flows.cli import app
 
     monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'none.db'}")  # no warehouse yet

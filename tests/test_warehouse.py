@@ -10,10 +10,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
-from flows.cli import app
-from schemas.registry import read_csv
-from warehouse.db import make_engine, upgrade
-from warehouse.tables import metadata
+from pbstats.flows.cli import app
+from pbstats.schemas.registry import read_csv
+from pbstats.warehouse.db import make_engine, upgrade
+from pbstats.warehouse.tables import metadata
 
 CONTRACT = {
     "dim_org": {"org_code", "name", "level", "kind", "parent_code", "valid_from", "valid_to"},
@@ -184,8 +184,8 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(warehouse_url):
     reads back the same as rows inserted through SQLAlchemy, datetimes, NULLs and text included."""
     from sqlalchemy import insert, select
 
-    from warehouse.load import COPY_FROM, insert_rows
-    from warehouse.tables import fact_metric_history as history
+    from pbstats.warehouse.load import COPY_FROM, insert_rows
+    from pbstats.warehouse.tables import fact_metric_history as history
 
     engine = make_engine(warehouse_url)
     upgrade(engine)
@@ -224,8 +224,8 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     often a key is asked and whether or not it has rows."""
     from sqlalchemy import delete, func, select
 
-    from warehouse.load import _key_match, _rows_of_keys, insert_rows
-    from warehouse.tables import fact_metric_history as history
+    from pbstats.warehouse.load import _key_match, _rows_of_keys, insert_rows
+    from pbstats.warehouse.tables import fact_metric_history as history
 
     engine = make_engine(warehouse_url)
     upgrade(engine)
@@ -265,10 +265,10 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
 
     from sqlalchemy import select
 
-    from schemas.registry import Registry, default_spans
-    from transforms.rollup import evaluate_rollup
-    from warehouse.load import insert_rows, rerun_rollups, start_run
-    from warehouse.tables import fact_metric, rollup_check, submission, submission_issue
+    from pbstats.schemas.registry import Registry, default_spans
+    from pbstats.transforms.rollup import evaluate_rollup
+    from pbstats.warehouse.load import insert_rows, rerun_rollups, start_run
+    from pbstats.warehouse.tables import fact_metric, rollup_check, submission, submission_issue
 
     registry, year, rng = Registry(default_spans()), 2025, random.Random(5)
     cells = {"01": "D6", "07": "D12", "08": "D13", "09": "D14"}
@@ -333,9 +333,9 @@ def test_sqlite_wal_is_copied_back_beside_the_run(tmp_path: Path):
     import time
     from contextlib import closing
 
-    from warehouse.db import checkpoints_beside
-    from warehouse.load import insert_rows
-    from warehouse.tables import fact_metric_history as history
+    from pbstats.warehouse.db import checkpoints_beside
+    from pbstats.warehouse.load import insert_rows
+    from pbstats.warehouse.tables import fact_metric_history as history
 
     db = tmp_path / "w.db"
     engine = make_engine(f"sqlite:///{db}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 
-from schemas.forms import (
+from pbstats.schemas.forms import (
     FORMS,
     LABEL_FILLER,
     LABEL_ORG_CODE,
@@ -21,7 +21,7 @@ from schemas.forms import (
     MAX_SHEET_ROWS,
     Form,
 )
-from schemas.registry import Registry
+from pbstats.schemas.registry import Registry
 
 from . import sandbox
 from .locate import (

@@ -28,12 +28,12 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 from python_calamine import CalamineWorkbook
 
-from schemas.checks import CHECKS, Severity
-from schemas.forms import MAX_UNPACKED_BYTES
-from transforms import sandbox
-from transforms.checks import scrub
-from transforms.model import Finding
-from transforms.workbook import survey_content
+from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.forms import MAX_UNPACKED_BYTES
+from pbstats.transforms import sandbox
+from pbstats.transforms.checks import scrub
+from pbstats.transforms.model import Finding
+from pbstats.transforms.workbook import survey_content
 
 LIST_SHEET = "问题清单"
 MAX_SHEETS = 50

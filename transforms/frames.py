@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from schemas.forms import FORMS, Kind, Rule
+from pbstats.schemas.forms import FORMS, Kind, Rule
 
 from .model import CheckedReturn, Finding
 from .values import canonical

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from schemas.forms import (
+from pbstats.schemas.forms import (
     ALL_LABELS,
     FOOTER_LABELS,
     FORMS,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from schemas.checks import CHECKS, Severity
+from pbstats.schemas.checks import CHECKS, Severity
 
 CellValue = str | int | float | bool | datetime | None
 

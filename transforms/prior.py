@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from schemas.forms import FORMS, JUMP_FACTOR, JUMP_MIN, Kind
+from pbstats.schemas.forms import FORMS, JUMP_FACTOR, JUMP_MIN, Kind
 
 from .model import CheckedReturn, Finding
 from .values import canonical, from_float

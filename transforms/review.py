@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from schemas.forms import FORMS, Kind
+from pbstats.schemas.forms import FORMS, Kind
 
 Metric = tuple[str, str]  # (form, indicator code)
 Values = Mapping[tuple[str, str, str], float]  # (org code, form, code) -> value, one year

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from schemas.forms import DJ2, ROLLUPS
+from pbstats.schemas.forms import DJ2, ROLLUPS
 
 from .model import Finding
 from .values import canonical, from_float

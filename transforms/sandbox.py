@@ -42,7 +42,7 @@ MAX_IDLE = 8  # workers kept waiting between calls
 # what it reads, so that a worker's memory is that of its first 20,000 files whatever the size of the inbox
 MAX_SERVED = 20_000
 ISOLATE = True  # tests of what a reader does (not of its guard) may run it inline
-_PRELOAD = ("transforms.workbook", "transforms.feedback", "transforms.checks")
+_PRELOAD = ("pbstats.transforms.workbook", "pbstats.transforms.feedback", "pbstats.transforms.checks")
 _HEADER = struct.Struct("<Q")
 
 
@@ -62,7 +62,7 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "transforms.sandbox", str(memory)],
+            [sys.executable, "-m", "pbstats.transforms.sandbox", str(memory)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # a Rust abort prints a backtrace: the caller logs the outcome
@@ -326,11 +326,11 @@ class _SafeUnpickler(pickle.Unpickler):
         ("datetime", "timedelta"),
         ("datetime", "timezone"),
         ("decimal", "Decimal"),
-        ("transforms.model", "CheckedReturn"),
-        ("transforms.model", "Finding"),
-        ("transforms.model", "Workbook"),
-        ("transforms.model", "Sheet"),
-        ("transforms.workbook", "Unreadable"),
+        ("pbstats.transforms.model", "CheckedReturn"),
+        ("pbstats.transforms.model", "Finding"),
+        ("pbstats.transforms.model", "Workbook"),
+        ("pbstats.transforms.model", "Sheet"),
+        ("pbstats.transforms.workbook", "Unreadable"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -343,7 +343,7 @@ def _serve(memory: int) -> None:
     """The worker: limit itself, then answer calls until its input closes."""
     import resource
 
-    import transforms.sandbox as this  # run as __main__: the module the readers see is another object
+    import pbstats.transforms.sandbox as this  # run as __main__: the module the readers see is another object
 
     this._in_worker = True
     answers = os.fdopen(os.dup(1), "wb")

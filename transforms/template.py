@@ -15,7 +15,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Si
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from schemas.forms import (
+from pbstats.schemas.forms import (
     HEADER_CODE,
     HEADER_CURRENT,
     HEADER_NAME,

@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from posixpath import join, normpath
 
-from schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
+from pbstats.schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
 
 from . import sandbox
 from .model import Sheet, Workbook

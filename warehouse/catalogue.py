@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from schemas.forms import FORMS
-from schemas.registry import OrgSpan, Registry, default_spans
+from pbstats.schemas.forms import FORMS
+from pbstats.schemas.registry import OrgSpan, Registry, default_spans
 
 from .tables import dim_metric, dim_org
 

@@ -114,7 +114,7 @@ def alembic_config(engine_or_conn=None):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("warehouse") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("pbstats.warehouse") / "migrations"))
     if engine_or_conn is not None:
         cfg.attributes["connection"] = engine_or_conn
     return cfg

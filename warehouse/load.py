@@ -28,8 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from schemas.forms import FORMS, ROLLUPS
-from schemas.registry import Registry
+from pbstats.schemas.forms import FORMS, ROLLUPS
+from pbstats.schemas.registry import Registry
 
 from .db import chunks
 from .tables import (

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
-from schemas.registry import Registry
+from pbstats.schemas.registry import Registry
 
 from .tables import fact_metric_history, load_run, submission, submission_issue
 

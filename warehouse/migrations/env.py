@@ -2,11 +2,11 @@
 
 from alembic import context
 
-from warehouse.tables import metadata
+from pbstats.warehouse.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic upgrade head` from the command line
-    from warehouse.db import make_engine
+    from pbstats.warehouse.db import make_engine
 
     with make_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=metadata)

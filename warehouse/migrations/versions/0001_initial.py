@@ -8,7 +8,7 @@ Create Date: 2026-11-26
 import sqlalchemy as sa
 from alembic import op
 
-from warehouse.views import create_views, drop_views
+from pbstats.warehouse.views import create_views, drop_views
 
 revision = "0001"
 down_revision = None
