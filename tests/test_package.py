@@ -50,7 +50,9 @@ def _uv() -> str:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([_uv(), "build", "--wheel", "--out-dir", str(out), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [_uv(), "build", "--wheel", "--out-dir", str(out), str(ROOT)], check=True, capture_output=True
+    )
     (found,) = out.glob("pbstats-*.whl")
     return found
 
