@@ -27,7 +27,7 @@ NOT_READ = "无法安全读取“{first}”{more}：系统未能启动受保护�
 
 def not_read(e: Unavailable) -> str:
     """What an operator or a submitter is told when files were left unread for want of a worker."""
-    first = e.files[0] if e.files else "报表文件"
+    first = checks.scrub(e.files[0], 200) if e.files else "报表文件"  # a name may hold a mobile
     more = f"等 {len(e.files)} 个文件" if len(e.files) > 1 else ""
     return NOT_READ.format(first=first, more=more, cause=e.cause)
 
