@@ -53,9 +53,8 @@ MAX_IDLE = 8  # workers kept waiting between calls
 MAX_SERVED = 20_000
 START_SECONDS = 60.0  # for a worker to start and import the readers (~0.5 s on an idle machine)
 START_ATTEMPTS = (0.0, 0.2, 1.0)  # pauses before each try to start one: a fork may fail for a moment
-_PRELOAD = (
-    "pbstats.flows.readers",
-)  # what the readers' calls need, imported before a worker says it is ready
+# what the readers' calls need, imported before a worker says it is ready
+_PRELOAD = ("pbstats.flows.readers",)
 _HEADER = struct.Struct("<Q")
 _READY = _HEADER.pack(0)  # a worker's first word, once it has imported the readers (no answer is empty)
 
