@@ -72,8 +72,7 @@ def _warm_up(inbox: Path, url: str, readers: int) -> None:
     import logging
 
     from pbstats.expectations.run import warm_up
-    from pbstats.transforms import sandbox
-
+    from . import sandbox
     from .ingest import anything_new
 
     try:
@@ -101,16 +100,21 @@ def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help=
 
 
 def run_flow(flow_fn, **params):
-    """Run a flow; an outage becomes a clear message and exit code 2 (nothing half-written)."""
+    """Run a flow; an outage becomes a clear message and an exit code: 2 the warehouse, 3 another run
+    holding it, 4 a full disk, 5 no guarded reader process (nothing half-written)."""
     from sqlalchemy.exc import OperationalError
 
     from pbstats.warehouse.runlock import RunLockBusy
 
     from . import local_api
+    from .readers import Unavailable, not_read
 
     try:
         with local_api.use():
             return flow_fn(**params)
+    except Unavailable as e:
+        console.print(f"[red]{not_read(e)}；本次运行已中止，未读取的文件下次运行时重新处理。[/red]")
+        raise typer.Exit(5) from e
     except OperationalError as e:
         first = str(e).splitlines()[0]
         console.print(f"[red]数据仓库无法连接，本次运行已中止，未写入任何不完整的批次：{first}[/red]")

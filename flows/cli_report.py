@@ -98,8 +98,13 @@ def check(
 ) -> None:
     """报送前自查：按入库规则检查报表，在终端列出问题，并在文件旁生成“审核意见”工作簿；不写入数据仓库。"""
     from .dry_run import dry_run
+    from .readers import Unavailable, not_read
 
-    result = dry_run(files, _settings())
+    try:
+        result = dry_run(files, _settings())
+    except Unavailable as e:
+        console.print(f"[red]{not_read(e)}，请稍后重试。[/red]")
+        raise typer.Exit(5) from e
     failed = 0
     for path, ret in zip(files, result.returns, strict=True):
         errors = [f for f in ret.findings if f.is_error]

@@ -10,8 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pbstats.schemas.registry import Registry, default_spans
-from pbstats.transforms.checks import Rulebook, check_file
-from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.model import CheckedReturn, Finding, Received
 from pbstats.transforms.prior import compare_with_last_year
 from pbstats.warehouse.catalogue import load_registry
@@ -19,6 +18,7 @@ from pbstats.warehouse.load import last_year_values
 from pbstats.warehouse.review import read_only_engine
 
 from .files import sha256_of
+from .readers import Unavailable, build_feedback, check_file
 from .settings import Settings
 from .stages import apply_value_rules
 
@@ -83,7 +83,9 @@ def _now(settings: Settings) -> datetime:
 
 def _check(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
     try:
-        return check_file(rec, data, rules)[0]
+        return check_file(rec, data, rules)
+    except Unavailable:  # no guarded reader here: the file is not read at all (the command says so)
+        raise
     except Exception:  # a reader bug: the submitter still gets an answer
         log.exception("reading %s failed", rec.file_name)
         ret = CheckedReturn(received=rec)

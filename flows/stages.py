@@ -18,8 +18,7 @@ from sqlalchemy import Engine
 from pbstats.schemas.forms import FORMS
 from pbstats.schemas.registry import Registry
 from pbstats.schemas.texts import Texts
-from pbstats.transforms.checks import Rulebook, check_files
-from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.frames import ValueRows, violation_findings
 from pbstats.transforms.model import CheckedReturn, Finding, Received
 from pbstats.transforms.prior import compare_with_last_year
@@ -44,6 +43,7 @@ from .files import (
     sha256_of,
     sync,
 )
+from .readers import build_feedback, check_files
 
 log = logging.getLogger("pbstats")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

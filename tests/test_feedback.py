@@ -18,17 +18,11 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from python_calamine import CalamineWorkbook
 
-from pbstats.transforms import feedback, sandbox
+from pbstats.transforms import feedback
 from pbstats.transforms.feedback import ERROR_FILL, LIST_SHEET, WARNING_FILL, build_feedback
 from pbstats.transforms.model import Finding
 
 LOOKS_LIKE_A_FORMULA = '=HYPERLINK("http://x","y")'
-
-
-@pytest.fixture(autouse=True)
-def inline_readers(monkeypatch):
-    """These tests pin what the feedback builder does (some by patching it): run it in this process."""
-    monkeypatch.setattr(sandbox, "ISOLATE", False)
 
 
 def xlsx(fill: Callable[[openpyxl.Workbook], None]) -> bytes:

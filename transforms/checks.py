@@ -3,9 +3,7 @@ lateness. Checks that need other returns (value rules in GX, prior year, rollup)
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -23,7 +21,6 @@ from pbstats.schemas.forms import (
 )
 from pbstats.schemas.registry import Registry
 
-from . import sandbox
 from .locate import (
     Labelled,
     find_form_sheet,
@@ -36,9 +33,7 @@ from .locate import (
 )
 from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
 from .values import norm_text, read_value
-from .workbook import OVER_BUDGET, Unreadable, read_workbook
-
-log = logging.getLogger("pbstats")
+from .workbook import Unreadable, read_workbook
 
 LEVEL_NAMES = {"village": "村（社区）", "township": "乡镇（街道）", "city": "市"}
 
@@ -62,7 +57,8 @@ MAX_SAME_CHECK = 100  # findings of one check listed per file; the rest are coun
 
 
 def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:
-    """Read one file and judge it on its own; never raises for bad content.
+    """Read one file and judge it on its own; never raises for bad content. The reading happens in this
+    process: the pipeline runs this in a guarded worker (`flows.readers.check_files`).
 
     Whatever leaves here as text (findings, the org's name, the sheet's name) is safe to store and to
     show: personal numbers masked, no control characters, bounded in length (forms.md §6 E-PII).
@@ -72,35 +68,6 @@ def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Checke
     out.org_name = scrub(out.org_name, 200) if out.org_name else out.org_name
     out.sheet = scrub(out.sheet, 200) if out.sheet else out.sheet
     return out, book
-
-
-def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> list[CheckedReturn]:
-    """`check_file` for each file, in a guarded worker process (`transforms.sandbox`) that reads the
-    whole batch and answers file by file: one round trip per batch, and the reading runs beside the
-    caller (threads calling at once use as many workers). Never raises for bad content: a file that
-    breaks the reader, or its worker, is rejected with a reason."""
-    answers = sandbox.map_each(_check_in_worker, files, rules)
-    out = []
-    for (received, _), got in zip(files, answers, strict=True):
-        if isinstance(got, sandbox.Failed):
-            if got.why == "error":  # a reader bug must not stop the night
-                log.error("reading %s failed: %s", received.file_name, got.detail)
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", READER_FAILED)])
-            else:
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", OVER_BUDGET[got.why])])
-        else:
-            got.received = received  # the caller's own record of the file: never taken from a worker
-        out.append(got)
-    return out
-
-
-READER_FAILED = "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部"
-
-
-def _check_in_worker(rules: Rulebook, received: Received, data: bytes) -> CheckedReturn:
-    ret = check_file(received, data, rules)[0]
-    ret.received = None  # type: ignore[assignment]  # the caller puts its own back
-    return ret
 
 
 def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:

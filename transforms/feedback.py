@@ -2,9 +2,9 @@
 
 Everything copied from the submitted file is copied as values: a formula never travels into feedback,
 and text that looks like a formula (`=HYPERLINK(...)`) is written as text. The submitted file is opened
-only after the reader's own survey of it (`transforms.workbook.survey_content`) and in a guarded worker
-(`transforms.sandbox`); our own text in the list (file and sheet names, messages) has personal
-numbers masked.
+only after the reader's own survey of it (`transforms.workbook.survey_content`), and the pipeline runs
+`build_feedback` in a guarded worker (`flows.readers`); our own text in the list (file and sheet names,
+messages) has personal numbers masked.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from python_calamine import CalamineWorkbook
 
 from pbstats.schemas.checks import CHECKS, Severity
 from pbstats.schemas.forms import MAX_UNPACKED_BYTES
-from pbstats.transforms import sandbox
 from pbstats.transforms.checks import scrub
 from pbstats.transforms.model import Finding
 from pbstats.transforms.workbook import survey_content
@@ -76,20 +75,23 @@ Sheets = dict[str, Worksheet]  # sheet name as submitted -> its copy in the feed
 def build_feedback(original: bytes, file_name: str, findings: Sequence[Finding]) -> bytes:
     """An .xlsx for the submitter: sheet 问题清单 first, then their sheets with each finding's cell marked.
 
-    Never raises for bad input: a file nothing can read gives a workbook holding only the list.
+    Never raises for bad input: a file nothing can read gives a workbook holding only the list. It opens
+    the submitted file: run it where a reader may crash (`flows.readers.build_feedback`).
     """
-    ordered = sorted(findings, key=lambda finding: not _is_error(finding))  # stable: errors first
-    try:
-        built = sandbox.call(_with_sheets, original, file_name, ordered)
-    except Exception:  # a bug on a strange file: the list alone still reaches the submitter
-        built = None
-    if isinstance(built, bytes):
-        return built
-    return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, ordered)
+    return _with_sheets(original, file_name, _errors_first(findings))
+
+
+def list_only(file_name: str, findings: Sequence[Finding]) -> bytes:
+    """The feedback workbook without the submitter's sheets, for a file that is not to be opened."""
+    return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, _errors_first(findings))
+
+
+def _errors_first(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda finding: not _is_error(finding))  # stable
 
 
 def _with_sheets(original: bytes, file_name: str, findings: Sequence[Finding]) -> bytes:
-    """The full feedback workbook (run in a guarded worker: it opens the submitted file)."""
+    """The full feedback workbook (it opens the submitted file)."""
     try:
         return _finish(*_submitted_sheets(original, file_name), file_name, findings)
     except Exception:  # a copy openpyxl cannot write back must not cost the submitter the list

@@ -6,8 +6,8 @@ cell; for the zip kinds we find those cells in the sheet XML ourselves.
 calamine allocates the whole rectangle from A1 to the last cell, reserves what a file declares
 (an .xls DIMENSIONS record, an .xlsx sharedStrings count), copies a shared or repeated string into
 every cell that uses it, and aborts the process when an allocation fails. So each kind is surveyed
-first, without unpacking more than the declared sizes allow (`guard`), and the reading itself runs in
-a worker process with a time and memory budget (`transforms.sandbox`): a file that gets past the
+first, without unpacking more than the declared sizes allow (`guard`), and the pipeline runs the reading
+itself in a worker process with a time and memory budget (`flows.readers`): a file that gets past the
 survey and still takes the worker down is rejected, never the run.
 """
 
@@ -23,7 +23,6 @@ from posixpath import join, normpath
 
 from pbstats.schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
 
-from . import sandbox
 from .model import Sheet, Workbook
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -77,25 +76,15 @@ def guard(data: bytes, file_name: str) -> Unreadable | None:
     return _first_look(data, file_name) or _survey(data, suffix_of(file_name)).problem
 
 
-def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """Every sheet as rows of cached values; never raises for bad bytes (read in a guarded worker)."""
-    bad = _first_look(data, file_name)
-    if bad:
-        return bad
-    got = sandbox.call(read_unguarded, data, file_name)
-    if isinstance(got, sandbox.Failed):
-        return Unreadable(OVER_BUDGET[got.why])
-    return got
-
-
 @dataclass
 class _Survey:
     problem: Unreadable | None = None
     uncached: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # sheet → formulas, no value
 
 
-def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """`read_workbook` in this process: the survey, then calamine within the caps."""
+def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
+    """Every sheet as rows of cached values: the survey, then calamine within the caps; never raises for
+    bad bytes. calamine may still abort the process: run it where that costs only the file (`flows.readers`)."""
     bad = _first_look(data, file_name)
     if bad:
         return bad
