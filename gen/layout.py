@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pbstats.schemas.forms import (
-    BLANK_MARKS,
     HEADER_CODE,
     HEADER_CURRENT,
     HEADER_NAME,
@@ -119,10 +118,9 @@ class ReturnDoc:
 
 
 def _reads_blank(cell: Cell) -> bool:
-    """Blank, or a dash or slash, which the rulebook reads as a blank (forms.md §5, BLANK_MARKS)."""
-    return cell.blank or (
-        cell.formula is None and isinstance(cell.value, str) and cell.value.strip() in BLANK_MARKS
-    )
+    """Empty or only spaces: the one spelling the rulebook reads as 0 with W-BLANK (forms.md §5); a
+    dash, a slash or 无 is a written 0."""
+    return cell.blank or (cell.formula is None and isinstance(cell.value, str) and not cell.value.strip())
 
 
 def number_cell(value: int | float, kind: Kind) -> Cell:

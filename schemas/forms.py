@@ -173,10 +173,11 @@ HEADER_NOTE = "备注"
 HEADER_REQUIRED = (HEADER_NAME, HEADER_CODE, HEADER_CURRENT)
 
 # §5: value spellings
-ZERO_TOKENS = frozenset({"无"})
-# A dash or slash is how a statistical table marks a cell left blank (无此项): read as 0 and, like a
-# blank cell, flagged W-BLANK so a reviewer sees that no figure was actually written.
-BLANK_MARKS = frozenset({"—", "-", "－", "/", "–", "——", "／"})
+# A dash, a slash or 无 is how a statistical table writes "none": a figure the submitter did write,
+# so it reads as 0 with no warning; only an empty cell is W-BLANK. Compared after NFKC, which folds
+# the full-width － and ／ into - and /; the em dash, its GB2312 twin ― (U+2015) and the en dash,
+# single or doubled, stay apart.
+ZERO_TOKENS = frozenset({"无", "-", "/", "—", "——", "―", "――", "–"})
 FLAG_TRUE = frozenset({"是", "√", "✓", "✔"})
 FLAG_FALSE = frozenset({"否", "×", "✗", "✘", "x", "X"})
 

@@ -63,10 +63,27 @@ def test_cells_read_as_the_rulebook_says(raw, code, want):
     assert canonical(got.value) == want
 
 
-@pytest.mark.parametrize("raw", [None, "", "  ", "—", "-", "－", "/"], ids=repr)
-def test_blank_and_dash_read_as_zero_with_a_blank_flag(raw):
+@pytest.mark.parametrize("raw", [None, "", "  ", "\u3000"], ids=repr)
+def test_a_blank_cell_reads_as_zero_with_a_blank_flag(raw):
     got = read_value(raw, DJ1.indicator("05"))
     assert got.value == Decimal(0) and got.blank
+
+
+# forms.md §5: a dash, a slash or 无 is how a statistical table writes "nothing": 0, no warning
+ZERO_MARKS = ["—", "——", "―", "–", "-", "－", "/", "／", "无", "0", "０"]
+
+
+@pytest.mark.parametrize("raw", ZERO_MARKS + [f" {m} " for m in ZERO_MARKS] + ["\u3000—\u3000"], ids=repr)
+@pytest.mark.parametrize("code", ["05", "04", "07"])  # count, flag, amount
+def test_a_dash_slash_or_wu_reads_as_a_written_zero(raw, code):
+    got = read_value(raw, DJ1.indicator(code))
+    assert got.value == Decimal(0) and not got.blank and got.problem is None
+
+
+@pytest.mark.parametrize("mark", ["—", "-", "－", "/", "／", "无", " – "], ids=repr)
+def test_a_dash_cell_gives_no_blank_warning(mark):
+    ret = judge(make_return(values={"05": mark, "06": mark}))
+    assert ids(ret) == [] and ret.values["05"] == 0 and ret.values["06"] == 0
 
 
 @pytest.mark.parametrize("raw", ["三", "约12", "12户", "12余", datetime(2025, 1, 1), "abc", "是"], ids=repr)

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from pbstats.schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, FLAG_UNIT, ZERO_TOKENS, Indicator, Kind
+from pbstats.schemas.forms import FLAG_FALSE, FLAG_TRUE, FLAG_UNIT, ZERO_TOKENS, Indicator, Kind
 
 from .model import CellValue
 
@@ -76,8 +76,6 @@ def _read_text(text: str, ind: Indicator) -> Read:
     if not text.strip():
         return BLANK
     s = norm_text(text)
-    if text.strip() in BLANK_MARKS or s in BLANK_MARKS:
-        return BLANK
     if s in ZERO_TOKENS:
         return ZERO
     if ind.kind is Kind.FLAG:
