@@ -16,6 +16,8 @@ from pbstats.transforms.model import Received
 from pbstats.transforms.values import canonical, read_value
 from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
 
+CITY = "990181000000"  # 示例市 itself
+
 RULES = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
 
 
@@ -181,6 +183,23 @@ def test_each_error_is_found(knobs, check):
     ret = judge(make_return(**knobs))
     assert check in ids(ret)
     assert ret.rejected
+
+
+@pytest.mark.parametrize("form_id", ["DJ-1", "DJ-2"])
+def test_the_city_itself_is_told_it_files_no_return(form_id):
+    ret = judge(make_return(form_id, org_code=CITY, values=good_values(form_id)))
+    [found] = [f for f in ret.findings if f.check_id == "E-ORG"]
+    assert "市本级不填报年报" in found.message and "应填报" not in found.message, found.message
+    assert CITY in found.message and found.cell == "C3"
+
+
+@pytest.mark.parametrize(
+    "code,form_id,should", [(TOWNSHIP, "DJ-1", "DJ-2"), (VILLAGE, "DJ-2", "DJ-1")], ids=str
+)
+def test_an_org_on_the_wrong_form_is_told_which_form_it_files(code, form_id, should):
+    ret = judge(make_return(form_id, org_code=code, values=good_values(form_id)))
+    [found] = [f for f in ret.findings if f.check_id == "E-ORG"]
+    assert f"应填报 {should}，不应填报 {form_id}" in found.message, found.message
 
 
 def test_the_contact_phone_is_not_personal_data_but_elsewhere_it_is():

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from pbstats.schemas.forms import (
+    FORM_BY_LEVEL,
     FORMS,
     LABEL_FILLER,
     LABEL_ORG_CODE,
@@ -233,16 +234,13 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
         )
         out.findings.append(Finding("E-ORG", why, sheet=sheet, cell=cell, observed=code))
     elif org.level != form.level:
-        out.findings.append(
-            Finding(
-                "E-ORG",
-                f"{org.name}（{code}）是{LEVEL_NAMES[org.level]}，应填报"
-                f"{'DJ-1' if org.level == 'village' else 'DJ-2'}，不应填报 {form.form_id}",
-                sheet=sheet,
-                cell=cell,
-                observed=code,
-            )
+        own = FORM_BY_LEVEL.get(org.level)
+        why = (
+            f"{org.name}（{code}）是{LEVEL_NAMES[org.level]}，应填报 {own.form_id}，不应填报 {form.form_id}"
+            if own
+            else f"组织代码 {code}（{org.name}）是市本级，市本级不填报年报；请填写本单位（乡镇、街道或村、社区）的组织代码"
         )
+        out.findings.append(Finding("E-ORG", why, sheet=sheet, cell=cell, observed=code))
 
 
 def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
