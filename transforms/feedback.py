@@ -10,6 +10,7 @@ numbers masked.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -70,6 +71,7 @@ _RANGE_REF = re.compile(rb"""<(?:[\w.-]+:)?(?:mergeCell|hyperlink)\s[^<]*?\bref\
 _ANY_CELL = re.compile(rb"<(?:[\w.-]+:)?c[\s/>]")
 _A1 = re.compile(rb"([A-Za-z]{1,3})(\d{1,7})")
 _HUGE = 1 << 62
+log = logging.getLogger(__name__)
 Sheets = dict[str, Worksheet]  # sheet name as submitted -> its copy in the feedback workbook
 
 
@@ -82,9 +84,12 @@ def build_feedback(original: bytes, file_name: str, findings: Sequence[Finding])
     try:
         built = sandbox.call(_with_sheets, original, file_name, ordered)
     except Exception:  # a bug on a strange file: the list alone still reaches the submitter
+        log.warning("feedback for %s failed; sending the list only", _clip(file_name), exc_info=True)
         built = None
     if isinstance(built, bytes):
         return built
+    if built is not None:
+        log.warning("feedback for %s gave no workbook (%s); sending the list only", _clip(file_name), built)
     return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, ordered)
 
 
@@ -93,6 +98,9 @@ def _with_sheets(original: bytes, file_name: str, findings: Sequence[Finding]) -
     try:
         return _finish(*_submitted_sheets(original, file_name), file_name, findings)
     except Exception:  # a copy openpyxl cannot write back must not cost the submitter the list
+        log.warning(
+            "cannot write the copied sheets of %s; sending the list only", _clip(file_name), exc_info=True
+        )
         return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, findings)
 
 
@@ -146,6 +154,7 @@ def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workb
     """The submitted workbook as values only, within the caps, and notes on what was left out."""
     unpacked, widest_range, largest_grid, most_cells = _survey(original)
     if unpacked > MAX_UNPACKED_BYTES:
+        log.warning("%s unpacks to %d bytes; sending the list only", _clip(file_name), unpacked)
         return _empty_book(), {}, [TOO_BIG]
     # openpyxl makes a cell object for each cell, and for each cell of a merged or linked range, and
     # loads every sheet; calamine allocates the whole used grid, reserves what a file declares, and
@@ -171,7 +180,13 @@ def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workb
         try:
             return reader(original)
         except Exception:  # corrupt, encrypted, not a spreadsheet, or a kind this reader does not know
-            continue
+            # openpyxl reads only zips: its failing on an .xls is the way to calamine, not a degraded copy
+            expected = reader is _from_openpyxl and not zipfile.is_zipfile(io.BytesIO(original))
+            name = reader.__name__.removeprefix("_from_")
+            level = logging.DEBUG if expected else logging.WARNING
+            log.log(level, "%s could not copy %s", name, _clip(file_name), exc_info=True)
+    why = "no reader could open it" if tried else "it is too large to hand to a reader"
+    log.warning("feedback for %s: %s; sending the list only", _clip(file_name), why)
     return _empty_book(), {}, [NOT_ATTACHED if tried else TOO_BIG]
 
 
@@ -239,6 +254,9 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
             )
             merges = grid.merged_cell_ranges or []  # None for .ods
         except Exception:
+            log.warning(
+                "calamine could not read sheet %d; it is left out of the feedback", index, exc_info=True
+            )
             notes.append(f"工作表“{_clip(name)}”无法读取，未附上。")
             continue
         sheet = sheets[name] = book.create_sheet(_unique_title(name, taken))
@@ -295,14 +313,19 @@ def _survey(original: bytes) -> tuple[int, int, int, int]:
             for member in members if unpacked <= MAX_UNPACKED_BYTES else []:
                 try:
                     xml = archive.read(member)  # every part: a sheet need not live under xl/worksheets/
-                except Exception:
+                except Exception:  # the readers will fail on it too, or never look at it
+                    log.warning(
+                        "cannot survey part %d of a submitted zip", members.index(member), exc_info=True
+                    )
                     continue
                 for ref in _RANGE_REF.findall(xml):
                     widest_range = max(widest_range, _grid_cells(ref.split(b":")))
                 largest_grid = max(largest_grid, _grid_cells(m[1] for m in _CELL_REF.finditer(xml)))
                 most_cells = max(most_cells, len(_ANY_CELL.findall(xml)), xml.count(b"<mergeCell ") * 100)
-    except Exception:  # not a zip, or a broken one: the readers will say so
+    except zipfile.BadZipFile:  # not a zip (an .xls), or a broken one: the readers will say so
         pass
+    except Exception:
+        log.warning("cannot survey a submitted zip; the readers decide", exc_info=True)
     return unpacked, widest_range, largest_grid, most_cells
 
 
@@ -360,10 +383,13 @@ def _mark(sheets: dict[str, Worksheet], findings: Sequence[Finding]) -> None:
 
 def _coordinate(sheet: Worksheet, cell: str | None) -> str | None:
     """The A1 cell to mark (the top-left one if it lies in a merge), or None if it is not in the copy."""
+    if cell is None:
+        return None
     try:
         letters, row = coordinate_from_string(str(cell).strip().upper())
         col = column_index_from_string(letters)
-    except Exception:
+    except Exception:  # findings name cells in A1: this is a bug where the finding was made
+        log.warning("a finding names cell %r, not an A1 reference; it is listed, not marked", _clip(cell))
         return None
     if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
         return None
@@ -438,7 +464,10 @@ def _sheet_count(original: bytes) -> int:
     try:
         with zipfile.ZipFile(io.BytesIO(original)) as archive:
             return len(re.findall(rb"<(?:[\w.-]+:)?sheet\s", archive.read("xl/workbook.xml")))
+    except (zipfile.BadZipFile, KeyError):  # not a zip, or an .ods
+        return 0
     except Exception:
+        log.warning("cannot count the sheets of a submitted zip", exc_info=True)
         return 0
 
 
