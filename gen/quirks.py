@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
 
 from .layout import GAP, Row
@@ -465,4 +466,4 @@ QUIRKS: dict[str, Quirk] = {
 # file kinds other than .xlsx are quirks too; the planner picks them before the rest
 KIND_QUIRKS = ("xlsm", "xls", "ods")
 CATALOGUE = (*QUIRKS, *KIND_QUIRKS)
-WARNING_OF_QUIRK = {"blank_cell": "W-BLANK"}
+WARNING_OF_QUIRK = {"blank_cell": CheckId.W_BLANK}

@@ -9,9 +9,10 @@ from decimal import Decimal
 
 import pytest
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
-from pbstats.transforms.checks import Rulebook, check_file, mask_pii
+from pbstats.transforms.checks import Rulebook, check_file, check_files, mask_pii
 from pbstats.transforms.model import Received
 from pbstats.transforms.values import canonical, read_value
 from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
@@ -146,6 +147,14 @@ def test_a_full_width_colon_and_a_half_width_colon_both_label():
 def test_a_formula_without_a_cached_value_is_an_error():
     ret = judge(make_return(formulas={"01": "=50+10"}))
     assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D6")]
+
+
+def test_findings_come_back_from_a_reader_worker_with_their_check_ids():
+    data = make_return(values={"05": None, "01": "三"})
+    rec = Received("张家村2025年报.xlsx", "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x")
+    [ret] = check_files([(rec, data)], RULES)  # read in a guarded worker process
+    assert [(f.check_id, f.cell) for f in ret.findings] == [(CheckId.E_VALUE, "D6"), (CheckId.W_BLANK, "D10")]
+    assert all(type(f.check_id) is CheckId for f in ret.findings)
 
 
 def test_a_blank_cell_is_zero_with_a_warning():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import (
     FORM_BY_LEVEL,
     FORMS,
@@ -86,9 +87,11 @@ def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> lis
         if isinstance(got, sandbox.Failed):
             if got.why == "error":  # a reader bug must not stop the night
                 log.error("reading %s failed: %s", received.file_name, got.detail)
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", READER_FAILED)])
+                got = CheckedReturn(received=received, findings=[Finding(CheckId.E_FILE, READER_FAILED)])
             else:
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", OVER_BUDGET[got.why])])
+                got = CheckedReturn(
+                    received=received, findings=[Finding(CheckId.E_FILE, OVER_BUDGET[got.why])]
+                )
         else:
             got.received = received  # the caller's own record of the file: never taken from a worker
         out.append(got)
@@ -108,7 +111,7 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
     out = CheckedReturn(received=received)
     book = read_workbook(data, received.file_name)
     if isinstance(book, Unreadable):
-        out.findings.append(Finding("E-FILE", book.reason))
+        out.findings.append(Finding(CheckId.E_FILE, book.reason))
         return out, None
     out.findings.extend(find_pii(book))
     sheet, form_id = find_form_sheet(book)
@@ -118,14 +121,16 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
             if form_id
             else "在所有工作表中都没有找到表号（DJ-1 或 DJ-2），请使用统一下发的报表模板"
         )
-        out.findings.append(Finding("E-FORM", why))
+        out.findings.append(Finding(CheckId.E_FORM, why))
         return out, book
     form = FORMS[form_id]
     out.form_id, out.sheet = form.form_id, sheet.name
     if sheet.total_rows > MAX_SHEET_ROWS:
         out.findings.append(
             Finding(
-                "E-FILE", f"报表所在工作表有 {sheet.total_rows} 行，超过 10000 行的上限", sheet=sheet.name
+                CheckId.E_FILE,
+                f"报表所在工作表有 {sheet.total_rows} 行，超过 10000 行的上限",
+                sheet=sheet.name,
             )
         )
         return out, book
@@ -133,7 +138,9 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
     if header is None:
         out.findings.append(
             Finding(
-                "E-FORM", "找不到表头行（应有“指标名称”“代码”“本年”三列标题），请勿删改表头", sheet=sheet.name
+                CheckId.E_FORM,
+                "找不到表头行（应有“指标名称”“代码”“本年”三列标题），请勿删改表头",
+                sheet=sheet.name,
             )
         )
         return out, book
@@ -146,13 +153,13 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
         got = footer.get(label)
         if got is None or not got.text:
             out.findings.append(
-                Finding("W-FOOTER", f"表尾缺少“{label}”，请补填", sheet=sheet.name, cell=_ref(got))
+                Finding(CheckId.W_FOOTER, f"表尾缺少“{label}”，请补填", sheet=sheet.name, cell=_ref(got))
             )
     if out.year is not None and received.received_at > rules.deadline(out.year):
         due = rules.deadline(out.year)
         out.findings.append(
             Finding(
-                "W-LATE",
+                CheckId.W_LATE,
                 f"{out.year}年度报表应于{due.year}年{due.month}月{due.day}日前报送，"
                 f"本表于{received.received_at.astimezone(due.tzinfo):%Y年%m月%d日}收到，已逾期",
             )
@@ -174,12 +181,12 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     m = re.fullmatch(r"(\d{4})(年度|年)?", year_text or "")
     if not year_text:
         out.findings.append(
-            Finding("E-YEAR", "封面缺少“统计年度”，请填写如“2025”", sheet=sheet, cell=_ref(year_label))
+            Finding(CheckId.E_YEAR, "封面缺少“统计年度”，请填写如“2025”", sheet=sheet, cell=_ref(year_label))
         )
     elif not m:
         out.findings.append(
             Finding(
-                "E-YEAR",
+                CheckId.E_YEAR,
                 "“统计年度”应填写四位年份，如“2025”",
                 sheet=sheet,
                 cell=_ref(year_label),
@@ -189,7 +196,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     elif int(m.group(1)) > rules.today.year:
         out.findings.append(
             Finding(
-                "E-YEAR",
+                CheckId.E_YEAR,
                 f"统计年度{m.group(1)}是未来年份",
                 sheet=sheet,
                 cell=_ref(year_label),
@@ -204,13 +211,13 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     cell = _ref(code_label)
     if not code:
         out.findings.append(
-            Finding("E-ORG", "封面缺少“组织代码”，请填写12位组织代码", sheet=sheet, cell=cell)
+            Finding(CheckId.E_ORG, "封面缺少“组织代码”，请填写12位组织代码", sheet=sheet, cell=cell)
         )
         return
     if not re.fullmatch(r"\d{12}", code):
         out.findings.append(
             Finding(
-                "E-ORG",
+                CheckId.E_ORG,
                 f"组织代码应为12位数字，填写的“{code[:40]}”有{len(code)}位",
                 sheet=sheet,
                 cell=cell,
@@ -222,7 +229,9 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     if out.year is None:
         if not rules.registry.known(code):
             out.findings.append(
-                Finding("E-ORG", f"组织代码{code}不在全市组织名录中", sheet=sheet, cell=cell, observed=code)
+                Finding(
+                    CheckId.E_ORG, f"组织代码{code}不在全市组织名录中", sheet=sheet, cell=cell, observed=code
+                )
             )
         return
     org = rules.registry.org(code, out.year)
@@ -232,7 +241,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
             if rules.registry.known(code)
             else f"组织代码{code}不在全市组织名录中，请核对代码"
         )
-        out.findings.append(Finding("E-ORG", why, sheet=sheet, cell=cell, observed=code))
+        out.findings.append(Finding(CheckId.E_ORG, why, sheet=sheet, cell=cell, observed=code))
     elif org.level != form.level:
         own = FORM_BY_LEVEL.get(org.level)
         why = (
@@ -240,7 +249,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
             if own
             else f"组织代码 {code}（{org.name}）是市本级，市本级不填报年报；请填写本单位（乡镇、街道或村、社区）的组织代码"
         )
-        out.findings.append(Finding("E-ORG", why, sheet=sheet, cell=cell, observed=code))
+        out.findings.append(Finding(CheckId.E_ORG, why, sheet=sheet, cell=cell, observed=code))
 
 
 def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
@@ -250,7 +259,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if not form.has(row.code):
             out.findings.append(
                 Finding(
-                    "E-CODE",
+                    CheckId.E_CODE,
                     f"指标代码“{row.code}”不是 {form.form_id} 规定的代码，请勿增加指标行",
                     sheet=at.sheet,
                     cell=at.ref,
@@ -261,7 +270,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if row.code in seen:
             out.findings.append(
                 Finding(
-                    "E-CODE",
+                    CheckId.E_CODE,
                     f"指标代码{row.code}出现了两次（另见{seen[row.code].ref}），请删除重复的行",
                     sheet=at.sheet,
                     cell=at.ref,
@@ -275,7 +284,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if at.uncached_formula:
             out.findings.append(
                 Finding(
-                    "E-VALUE",
+                    CheckId.E_VALUE,
                     f"“{ind.name}”是公式但没有计算结果，请在 Excel 中重新计算并保存，或直接填写数值",
                     sheet=at.sheet,
                     cell=at.ref,
@@ -289,7 +298,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if got.problem:
             out.findings.append(
                 Finding(
-                    "E-VALUE",
+                    CheckId.E_VALUE,
                     f"“{ind.name}”{got.problem}",
                     sheet=at.sheet,
                     cell=at.ref,
@@ -303,7 +312,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
             what = f"填写的是“{shown}”" if shown else "未填写"
             out.findings.append(
                 Finding(
-                    "W-BLANK",
+                    CheckId.W_BLANK,
                     f"“{ind.name}”{what}，已按0处理；如确为0请直接填写0",
                     sheet=at.sheet,
                     cell=at.ref,
@@ -321,7 +330,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if ind.code not in seen:
             out.findings.append(
                 Finding(
-                    "E-CODE",
+                    CheckId.E_CODE,
                     f"缺少指标“{ind.name}”（代码{ind.code}）这一行，请使用统一下发的报表模板",
                     sheet=out.sheet,
                     indicator_code=ind.code,
@@ -376,7 +385,9 @@ def find_pii(book: Workbook) -> list[Finding]:
         kind = _pii_kind(sheet.name)
         if kind:
             found.append(
-                Finding("E-PII", f"工作表名称中有{kind}，统计报表不得填写个人信息，请修改", sheet=sheet.name)
+                Finding(
+                    CheckId.E_PII, f"工作表名称中有{kind}，统计报表不得填写个人信息，请修改", sheet=sheet.name
+                )
             )
         allowed = _phone_cells(sheet)
         for r, row in enumerate(sheet.rows):
@@ -398,14 +409,14 @@ def find_pii(book: Workbook) -> list[Finding]:
                 elif kind:
                     found.append(
                         Finding(
-                            "E-PII",
+                            CheckId.E_PII,
                             f"单元格中有{kind}，统计报表不得填写个人信息，请删除",
                             sheet=sheet.name,
                             cell=CellAt(sheet.name, r, c, None).ref,
                             observed=mask_pii(text[:400])[:200],
                         )
                     )
-    return found + ([_more("E-PII", more)] if more else [])
+    return found + ([_more(CheckId.E_PII, more)] if more else [])
 
 
 def _pii_kind(text: str) -> str | None:
@@ -448,13 +459,13 @@ _MORE = "……同类问题另有 {} 处，未逐一列出"
 _MORE_RE = re.compile(r"^……同类问题另有 (\d+) 处")
 
 
-def _more(check_id: str, count: int) -> Finding:
+def _more(check_id: CheckId, count: int) -> Finding:
     return Finding(check_id, _MORE.format(count))
 
 
 def _capped(findings: list[Finding]) -> list[Finding]:
     """At most MAX_SAME_CHECK findings of each check, and one more that counts the rest."""
-    seen: dict[str, int] = {}
+    seen: dict[CheckId, int] = {}
     out = []
     for f in findings:
         counted = _MORE_RE.match(f.message) if f.cell is None else None

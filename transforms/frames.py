@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, Kind, Rule
 
 from .model import CheckedReturn, Finding
@@ -71,12 +72,12 @@ def violation_findings(
     out: dict[tuple[int, str, tuple[str, ...]], Finding] = {}
     for v in violations:
         ret = returns[v.row]
-        if v.check_id == "E-RULE" and v.rule is not None:
-            key = (v.row, "E-RULE", (v.rule.small, v.rule.large))
+        if v.check_id == CheckId.E_RULE and v.rule is not None:
+            key = (v.row, CheckId.E_RULE, (v.rule.small, v.rule.large))
             out.setdefault(key, _rule_finding(ret, form_id, v.rule))
         else:
             for code in v.codes:
-                out.setdefault((v.row, "E-VALUE", (code,)), _value_finding(ret, form_id, code))
+                out.setdefault((v.row, CheckId.E_VALUE, (code,)), _value_finding(ret, form_id, code))
     return [(row, f) for (row, _, _), f in sorted(out.items(), key=lambda kv: kv[0])]
 
 
@@ -90,7 +91,7 @@ def _value_finding(ret: CheckedReturn, form_id: str, code: str) -> Finding:
     }[ind.kind]
     shown = canonical(value) if value is not None else ""
     return Finding(
-        "E-VALUE",
+        CheckId.E_VALUE,
         f"“{ind.name}”{want}，实际填写为{shown}",
         sheet=ret.sheet,
         cell=ret.cells.get(code),
@@ -103,7 +104,7 @@ def _rule_finding(ret: CheckedReturn, form_id: str, rule: Rule) -> Finding:
     form = FORMS[form_id]
     small, large = ret.values.get(rule.small), ret.values.get(rule.large)
     return Finding(
-        "E-RULE",
+        CheckId.E_RULE,
         f"{rule.describe(form)}，本表填写为{canonical(small)}和{canonical(large)}",
         sheet=ret.sheet,
         cell=ret.cells.get(rule.small),

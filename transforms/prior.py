@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, JUMP_FACTOR, JUMP_MIN, Kind
 
 from .model import CheckedReturn, Finding
@@ -21,7 +22,7 @@ def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -
         if loaded is not None and abs(float(written) - loaded) > 0.005:
             found.append(
                 Finding(
-                    "W-PRIOR",
+                    CheckId.W_PRIOR,
                     f"“{form.indicator(code).name}”上年数填写{canonical(written)}，"
                     f"与已入库的{ret.year - 1}年度数据{_show(loaded)}不一致",
                     sheet=ret.sheet,
@@ -40,7 +41,7 @@ def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -
         if low == 0 or high / low > JUMP_FACTOR:
             found.append(
                 Finding(
-                    "W-JUMP",
+                    CheckId.W_JUMP,
                     f"“{ind.name}”由上年的{_show(before)}变为{_show(now)}，变化超过3倍，请核实",
                     sheet=ret.sheet,
                     cell=ret.cells.get(ind.code),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import DJ2, ROLLUPS
 
 from .model import Finding
@@ -47,7 +48,7 @@ def evaluate_rollup(
         elif abs(reported - expected) > 1e-9:
             name = DJ2.indicator(rule.township_code).name
             finding = Finding(
-                "W-ROLLUP",
+                CheckId.W_ROLLUP,
                 f"“{name}”填报{_show(reported)}，按{rule.describe}应为{_show(expected)}，请核实",
                 sheet=sheet,
                 cell=(cells or {}).get(rule.township_code),
