@@ -140,14 +140,18 @@ class Rollup:
     township_code: str
     village_code: str | None
     threshold: float  # village value must be > threshold (flags: > 0)
-    describe: str
+    counted: str  # what is counted, in Chinese; {threshold} stands for the threshold
+
+    @property
+    def describe(self) -> str:
+        return self.counted.format(threshold=f"{self.threshold:g}")
 
 
 ROLLUPS: tuple[Rollup, ...] = (
     Rollup("01", None, 0, "登记在册的村（社区）数"),
     Rollup("07", "09", 0, "村（社区）年报中“本年完成整顿”为“是”的个数"),
     Rollup("08", "04", 0, '村（社区）年报中"一肩挑"为“是”的个数'),
-    Rollup("09", "07", 10, "村（社区）年报中集体经济收入超过10万元的个数"),
+    Rollup("09", "07", 10, "村（社区）年报中集体经济收入超过{threshold}万元的个数"),
 )
 
 # §3: cover labels (value in the same cell after a colon, or in a cell to the right)
@@ -181,11 +185,18 @@ ZERO_TOKENS = frozenset({"无", "-", "/", "—", "——", "―", "――", "–
 FLAG_TRUE = frozenset({"是", "√", "✓", "✔"})
 FLAG_FALSE = frozenset({"否", "×", "✗", "✘", "x", "X"})
 
-# forms.md §1 / §6: accepted file kinds and size guards
+# forms.md §1 / §6: accepted file kinds and size guards (messages quote them: schemas/messages.py)
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_UNPACKED_BYTES = 100 * 1024 * 1024
-MAX_SHEET_ROWS = 10_000
+MB = 1024 * 1024
+MAX_FILE_MB = 20  # on disk
+MAX_UNPACKED_MB = 100  # a zip-based file's parts, unpacked
+MAX_FILE_BYTES = MAX_FILE_MB * MB
+MAX_UNPACKED_BYTES = MAX_UNPACKED_MB * MB
+MAX_SHEET_ROWS = 10_000  # of the form sheet
+
+# §2 and §4: an org code's length; an amount's decimals
+ORG_CODE_DIGITS = 12
+AMOUNT_DECIMALS = 2
 
 # §6 W-JUMP
 JUMP_FACTOR = 3.0

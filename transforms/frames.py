@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from pbstats.schemas import messages as msg
 from pbstats.schemas.checks import CheckId
-from pbstats.schemas.forms import FORMS, Kind, Rule
+from pbstats.schemas.forms import FORMS, Rule
 
 from .model import CheckedReturn, Finding
 from .values import canonical
@@ -84,15 +85,10 @@ def violation_findings(
 def _value_finding(ret: CheckedReturn, form_id: str, code: str) -> Finding:
     ind = FORMS[form_id].indicator(code)
     value = ret.values.get(code)
-    want = {
-        Kind.COUNT: f"应填写不小于0的整数（单位：{ind.unit}）",
-        Kind.FLAG: "应填写“是”或“否”（或1、0）",
-        Kind.AMOUNT: f"应填写不小于0、最多两位小数的数值（单位：{ind.unit}）",
-    }[ind.kind]
     shown = canonical(value) if value is not None else ""
     return Finding(
         CheckId.E_VALUE,
-        f"“{ind.name}”{want}，实际填写为{shown}",
+        msg.out_of_range(ind, shown),
         sheet=ret.sheet,
         cell=ret.cells.get(code),
         indicator_code=code,
@@ -105,7 +101,7 @@ def _rule_finding(ret: CheckedReturn, form_id: str, rule: Rule) -> Finding:
     small, large = ret.values.get(rule.small), ret.values.get(rule.large)
     return Finding(
         CheckId.E_RULE,
-        f"{rule.describe(form)}，本表填写为{canonical(small)}和{canonical(large)}",
+        msg.rule_broken(rule.describe(form), canonical(small), canonical(large)),
         sheet=ret.sheet,
         cell=ret.cells.get(rule.small),
         indicator_code=rule.small,

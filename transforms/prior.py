@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pbstats.schemas import messages as msg
 from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, JUMP_FACTOR, JUMP_MIN, Kind
 
@@ -23,8 +24,7 @@ def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -
             found.append(
                 Finding(
                     CheckId.W_PRIOR,
-                    f"“{form.indicator(code).name}”上年数填写{canonical(written)}，"
-                    f"与已入库的{ret.year - 1}年度数据{_show(loaded)}不一致",
+                    msg.prior_differs(form.indicator(code), canonical(written), ret.year - 1, _show(loaded)),
                     sheet=ret.sheet,
                     cell=ret.prior_cells.get(code),
                     indicator_code=code,
@@ -42,7 +42,7 @@ def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -
             found.append(
                 Finding(
                     CheckId.W_JUMP,
-                    f"“{ind.name}”由上年的{_show(before)}变为{_show(now)}，变化超过3倍，请核实",
+                    msg.jumped(ind, _show(before), _show(now)),
                     sheet=ret.sheet,
                     cell=ret.cells.get(ind.code),
                     indicator_code=ind.code,
