@@ -80,7 +80,7 @@ def literal_texts(path: Path) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("module", ["messages.py", "checks.py"])
+@pytest.mark.parametrize("module", ["messages.py", "checks.py", "feedback_text.py"])
 def test_no_message_types_a_limit_as_a_number(module):
     """A limit typed into a message would not follow when its constant changes."""
     chinese = [t for t in literal_texts(SCHEMAS / module) if re.search(r"[\u4e00-\u9fff]", t)]

@@ -29,14 +29,15 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 from python_calamine import CalamineWorkbook
 
+from pbstats.schemas import feedback_text as wording
 from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.feedback_text import LIST_SHEET, NOT_ATTACHED, TOO_BIG
 from pbstats.schemas.forms import MAX_UNPACKED_BYTES
 from pbstats.transforms import sandbox
 from pbstats.transforms.checks import scrub
 from pbstats.transforms.model import Finding
 from pbstats.transforms.workbook import survey_content
 
-LIST_SHEET = "问题清单"
 MAX_SHEETS = 50
 MAX_ROWS = 10_000
 MAX_COLS = 200
@@ -53,14 +54,7 @@ TOP_WRAPPED = Alignment(wrap_text=True, vertical="top")
 CENTRE_WRAPPED = Alignment(wrap_text=True, vertical="center")
 BOLD = Font(bold=True)
 WARNING_FILL = PatternFill(fill_type="solid", fgColor="FFFFEB84")
-HEADER = ("序号", "类别", "检查项", "工作表", "单元格", "指标代码", "说明", "填写内容")
-HEADER_WIDTHS = (6, 8, 24, 16, 9, 9, 60, 28)
-CLOSING = (
-    "请在原报表文件中逐项修改以上问题（本文件后面附有您报送的工作表，出错的单元格标红、需核实的单元格标黄，"
-    "并附批注说明），修改后重新报送即可，文件名可保持不变。“提示”类问题请核实，确属实际情况的可不修改。"
-)
-NOT_ATTACHED = "原文件无法打开，未附原表，请对照本清单修改。"
-TOO_BIG = "原文件解压后超过大小限制，未附原表，请对照本清单修改。"
+HEADER_WIDTHS = (6, 8, 24, 16, 9, 9, 60, 28)  # of the columns of wording.HEADER
 
 _PLAIN = (str, int, float, bool, datetime, date, time, timedelta, type(None))
 _BAD_TITLE = re.compile(r"[\\*?:/\[\]]")
@@ -201,7 +195,7 @@ def _from_openpyxl(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
         book.remove(chart_sheet)
     notes = []
     if len(book.worksheets) > MAX_SHEETS:
-        notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+        notes.append(wording.too_many_sheets(MAX_SHEETS))
         for extra in book.worksheets[MAX_SHEETS:]:
             book.remove(extra)
     for sheet in book.worksheets:
@@ -244,7 +238,7 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
     book, sheets, notes, taken = _empty_book(), {}, [], {LIST_SHEET.casefold()}
     names = source.sheet_names
     if len(names) > MAX_SHEETS:
-        notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+        notes.append(wording.too_many_sheets(MAX_SHEETS))
     budget = MAX_COPY_CELLS
     for index, name in enumerate(names[:MAX_SHEETS]):
         try:
@@ -257,7 +251,7 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
             log.warning(
                 "calamine could not read sheet %d; it is left out of the feedback", index, exc_info=True
             )
-            notes.append(f"工作表“{_clip(name)}”无法读取，未附上。")
+            notes.append(wording.sheet_unreadable(_clip(name)))
             continue
         sheet = sheets[name] = book.create_sheet(_unique_title(name, taken))
         widths: dict[int, int] = {}
@@ -295,9 +289,9 @@ def _put(cell: Cell, value: object, limit: int | None = None) -> bool:
 def _cut_notes(sheet_name: str, cut_area: bool, cut_text: bool) -> list[str]:
     notes = []
     if cut_area:
-        notes.append(f"工作表“{_clip(sheet_name)}”超过{MAX_ROWS}行或{MAX_COLS}列，超出部分未附上。")
+        notes.append(wording.sheet_cut(_clip(sheet_name), MAX_ROWS, MAX_COLS))
     if cut_text:
-        notes.append(f"工作表“{_clip(sheet_name)}”中有超过{MAX_TEXT}个字的内容，只附上了前{MAX_TEXT}个字。")
+        notes.append(wording.text_cut(_clip(sheet_name), MAX_TEXT))
     return notes
 
 
@@ -377,8 +371,10 @@ def _mark(sheets: dict[str, Worksheet], findings: Sequence[Finding]) -> None:
     for (sheet_name, coordinate), on_cell in hits.items():
         cell = sheets[sheet_name][coordinate]
         cell.fill = ERROR_FILL if any(_is_error(f) for f in on_cell) else WARNING_FILL
-        lines = [f"【{_category(f)}】{_check(f)}：{_clip(f.message)}" for f in on_cell]
-        cell.comment = Comment("\n".join(lines), "审核程序", height=min(60 + 40 * len(lines), 400), width=320)
+        lines = [wording.comment_line(_category(f), _check(f), _clip(f.message)) for f in on_cell]
+        cell.comment = Comment(
+            "\n".join(lines), wording.COMMENT_AUTHOR, height=min(60 + 40 * len(lines), 400), width=320
+        )
 
 
 def _coordinate(sheet: Worksheet, cell: str | None) -> str | None:
@@ -402,15 +398,11 @@ def _coordinate(sheet: Worksheet, cell: str | None) -> str | None:
 def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], notes: list[str]) -> None:
     """The 问题清单 sheet: a title line, notes, the findings table (errors first) and what to do next."""
     errors = sum(_is_error(f) for f in findings)
-    title = (
-        f"《{_clip(file_name)}》审核意见：共发现 {len(findings)} 个问题，"
-        f"其中错误 {errors} 个（须修改后重新报送）、提示 {len(findings) - errors} 个"
-    )
-    row = _line(sheet, 1, title, Font(bold=True, size=14))
+    row = _line(sheet, 1, wording.title(_clip(file_name), len(findings), errors), Font(bold=True, size=14))
     for note in notes:
         row = _line(sheet, row, note, Font(color="FFC00000"))
     header_row = row
-    for col, (label, width) in enumerate(zip(HEADER, HEADER_WIDTHS, strict=True), start=1):
+    for col, (label, width) in enumerate(zip(wording.HEADER, HEADER_WIDTHS, strict=True), start=1):
         _put(sheet.cell(header_row, col), label, EXCEL_TEXT)
         sheet.cell(header_row, col).font = BOLD
         sheet.column_dimensions[get_column_letter(col)].width = width
@@ -426,8 +418,8 @@ def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], n
     sheet.freeze_panes = f"A{header_row + 1}"
     listed = min(len(findings), MAX_LISTED)
     if len(findings) > listed:
-        _line(sheet, header_row + listed + 1, f"……另有 {len(findings) - listed} 个问题未列出。", Font())
-    _line(sheet, header_row + listed + 2, CLOSING, Font(bold=True))
+        _line(sheet, header_row + listed + 1, wording.not_listed(len(findings) - listed), Font())
+    _line(sheet, header_row + listed + 2, wording.CLOSING, Font(bold=True))
 
 
 def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
@@ -435,7 +427,7 @@ def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
     _put(sheet.cell(row, 1), text, EXCEL_TEXT)
     sheet.cell(row, 1).font = font
     sheet.cell(row, 1).alignment = CENTRE_WRAPPED
-    sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(HEADER))
+    sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(wording.HEADER))
     sheet.row_dimensions[row].height = 20 * (1 + _display_width(text) // 150)
     return row + 1
 
@@ -446,7 +438,7 @@ def _is_error(finding: Finding) -> bool:
 
 
 def _category(finding: Finding) -> str:
-    return "错误" if _is_error(finding) else "提示"
+    return wording.ERROR if _is_error(finding) else wording.WARNING
 
 
 def _check(finding: Finding) -> str:
