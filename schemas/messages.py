@@ -17,8 +17,12 @@ from .forms import (
     JUMP_FACTOR,
     LABEL_ORG_CODE,
     LABEL_YEAR,
+    MAX_FILE_MB,
     MAX_SHEET_ROWS,
+    MAX_UNPACKED_MB,
+    MB,
     ORG_CODE_DIGITS,
+    SPREADSHEET_SUFFIXES,
     Form,
     Indicator,
     Kind,
@@ -37,6 +41,59 @@ READER_FAILED_DRY_RUN = "文件内容异常，系统无法读取，请重新导�
 
 def sheet_too_long(rows: int, limit: int = MAX_SHEET_ROWS) -> str:
     return f"报表所在工作表有 {rows} 行，超过 {limit} 行的上限"
+
+
+# why the reader cannot read a file at all
+CORRUPT = "文件已损坏（无法解压），请重新导出后报送"
+BAD_MEMBER = "文件已损坏（压缩包校验失败），请重新导出后报送"
+MALFORMED = "文件已损坏（内部结构异常），请用 Excel 或 WPS 重新打开并另存后报送"
+NOT_A_SPREADSHEET = "文件已损坏或不是电子表格（无法识别的文件内容），请重新导出后报送"
+NOT_XLS = "文件内容不是 Excel 97-2003 (.xls) 格式，可能已损坏或被改了扩展名"
+XLSB = "文件是 Excel 二进制工作簿（.xlsb），请另存为 .xlsx 后报送"
+ENCRYPTED = "文件设置了密码（已加密），请取消密码后重新报送"
+EMPTY_FILE = "文件为空（0 字节），请重新导出后报送"
+EMPTY_BOOK = "文件中没有任何内容（所有工作表都是空的）"
+UNKNOWN_FORMAT = "无法识别的文件格式"  # in place of the reader's own error text
+TOO_MANY_CELLS = "工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送"
+TOO_MUCH_TEXT = "工作簿中的文字内容远超报表的规模，请删除无关内容后报送"
+OVER_BUDGET = {  # a reader worker stopped for: (time, memory, crash)
+    "time": "文件读取超时（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
+    "memory": "文件读取所需内存超过上限（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
+    "crash": "文件结构异常，系统无法读取，请用 Excel 或 WPS 重新打开并另存后报送",
+}
+
+
+def not_a_spreadsheet_kind(suffix: str) -> str:
+    shown = suffix[:20] or "无扩展名"
+    kinds = "、".join(SPREADSHEET_SUFFIXES[:-1]) + " 或 " + SPREADSHEET_SUFFIXES[-1]
+    return f"文件类型“{shown}”不是电子表格，请使用 {kinds} 格式报送"
+
+
+def file_too_big(size_bytes: int, limit_mb: int = MAX_FILE_MB) -> str:
+    return f"文件大小 {size_bytes / MB:.1f} MB，超过 {limit_mb} MB 的上限，请删除无关内容后报送"
+
+
+def unpacks_too_big(unpacked_bytes: int, limit_mb: int = MAX_UNPACKED_MB) -> str:
+    return f"文件解压后达 {unpacked_bytes / MB:.0f} MB，超过 {limit_mb} MB 的上限，请删除无关内容后报送"
+
+
+def corrupt(reader_error: str) -> str:
+    return f"文件已损坏，无法读取（{reader_error}），请重新导出后报送"
+
+
+def too_many_sheets(sheets: int, at_least: bool = False) -> str:
+    return f"工作簿有{'超过' if at_least else ''} {sheets} 个工作表，远超报表的规模，请删除无关的工作表后报送"
+
+
+def used_range_too_large(sheet_name: str | None, rows: int, cols: int) -> str:
+    """`sheet_name` None: a sheet's declared range, before its name is known."""
+    sheet = f"工作表“{sheet_name[:40]}”" if sheet_name is not None else "工作表声明"
+    return f"{sheet}的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
+
+
+def nth_sheet(n: int) -> str:
+    """A sheet named by its place, where its name is not read yet."""
+    return f"第{n}个工作表"
 
 
 # --- E-FORM --------------------------------------------------------------------------------------

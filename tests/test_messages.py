@@ -14,7 +14,10 @@ from pbstats.schemas.forms import (
     AMOUNT_DECIMALS,
     DJ1,
     JUMP_FACTOR,
+    MAX_FILE_MB,
     MAX_SHEET_ROWS,
+    MAX_UNPACKED_MB,
+    MB,
     ORG_CODE_DIGITS,
     ROLLUPS,
     Rollup,
@@ -26,6 +29,8 @@ COUNT, AMOUNT = DJ1.indicator("01"), DJ1.indicator("07")
 # each message that quotes a limit, made with the limit the rulebook sets and with another one
 QUOTING = {
     "sheet rows": (lambda n: msg.sheet_too_long(12_345, n), MAX_SHEET_ROWS, 777),
+    "file size": (lambda n: msg.file_too_big(250 * MB, n), MAX_FILE_MB, 33),
+    "unpacked size": (lambda n: msg.unpacks_too_big(999 * MB, n), MAX_UNPACKED_MB, 444),
     "jump factor": (lambda n: msg.jumped(COUNT, "5", "50", n), JUMP_FACTOR, 7.5),
     "org code digits": (lambda n: msg.org_code_length("123", n), ORG_CODE_DIGITS, 14),
     "amount decimals": (lambda n: msg.out_of_range(AMOUNT, "1.234", n), AMOUNT_DECIMALS, 4),
@@ -48,6 +53,8 @@ def test_a_message_follows_the_limit_it_quotes(name):
 
 def test_by_default_a_message_quotes_the_rulebooks_limit():
     assert shows(MAX_SHEET_ROWS).search(msg.sheet_too_long(12_345))
+    assert shows(MAX_FILE_MB).search(msg.file_too_big(250 * MB))
+    assert shows(MAX_UNPACKED_MB).search(msg.unpacks_too_big(999 * MB))
     assert shows(JUMP_FACTOR).search(msg.jumped(COUNT, "5", "50"))
     assert shows(ORG_CODE_DIGITS).search(msg.org_code_length("123"))
     assert shows(AMOUNT_DECIMALS).search(msg.out_of_range(AMOUNT, "1.234"))
@@ -65,6 +72,8 @@ def test_a_rollups_description_follows_its_threshold():
 
 LIMITS = {
     "MAX_SHEET_ROWS": MAX_SHEET_ROWS,
+    "MAX_FILE_MB": MAX_FILE_MB,
+    "MAX_UNPACKED_MB": MAX_UNPACKED_MB,
     "JUMP_FACTOR": JUMP_FACTOR,
     "ORG_CODE_DIGITS": ORG_CODE_DIGITS,
     "AMOUNT_DECIMALS": AMOUNT_DECIMALS,

@@ -40,7 +40,7 @@ from .locate import (
 )
 from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
 from .values import norm_text, read_value
-from .workbook import OVER_BUDGET, Unreadable, read_workbook
+from .workbook import Unreadable, read_workbook
 
 log = logging.getLogger("pbstats")
 
@@ -90,7 +90,7 @@ def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> lis
                 got = CheckedReturn(received=received, findings=[Finding(CheckId.E_FILE, msg.READER_FAILED)])
             else:
                 got = CheckedReturn(
-                    received=received, findings=[Finding(CheckId.E_FILE, OVER_BUDGET[got.why])]
+                    received=received, findings=[Finding(CheckId.E_FILE, msg.OVER_BUDGET[got.why])]
                 )
         else:
             got.received = received  # the caller's own record of the file: never taken from a worker
