@@ -20,6 +20,7 @@ from pbstats.schemas.forms import (
     LABEL_FILLER,
     LABEL_FORM_ID,
     LABEL_HEAD,
+    LABEL_ISSUER,
     LABEL_ORG_CODE,
     LABEL_ORG_NAME,
     LABEL_PHONE,
@@ -33,7 +34,6 @@ from pbstats.schemas.forms import (
 from .workbook import Cell, CellValue, Grid
 
 ISSUER = "中共示例市委组织部"
-LABEL_ISSUER = "制定机关"
 
 # table columns: key -> header label and the column-number row's mark (甲 乙 丙 1 2 3)
 COLUMNS = {

@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pbstats.schemas.checks import CheckId
+from pbstats.schemas.forms import DEADLINE_MONTH_DAY
 from pbstats.schemas.registry import Registry
 
 from .submission import Submission
@@ -23,7 +24,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def deadline(year: int) -> datetime:
     """Returns for `year` are due by 31 January of the next year, Beijing time (forms.md §1)."""
-    return datetime(year + 1, 1, 31, 23, 59, 59, tzinfo=TZ)
+    month, day = DEADLINE_MONTH_DAY
+    return datetime(year + 1, month, day, 23, 59, 59, tzinfo=TZ)
 
 
 def arrival_order(sub: Submission) -> tuple[datetime, str]:

@@ -163,9 +163,10 @@ LABEL_FILLER = "填表人"
 LABEL_REPORT_DATE = "报出日期"
 LABEL_PHONE = "联系电话"
 LABEL_HEAD = "单位负责人"
+LABEL_ISSUER = "制定机关"
 COVER_LABELS = (LABEL_FORM_ID, LABEL_ORG_NAME, LABEL_ORG_CODE, LABEL_YEAR)
 FOOTER_LABELS = (LABEL_HEAD, LABEL_FILLER, LABEL_PHONE, LABEL_REPORT_DATE)
-ALL_LABELS = COVER_LABELS + FOOTER_LABELS + ("制定机关",)
+ALL_LABELS = COVER_LABELS + FOOTER_LABELS + (LABEL_ISSUER,)
 
 # §3: the header row and its columns
 HEADER_NAME = "指标名称"
@@ -175,6 +176,8 @@ HEADER_CURRENT = "本年"
 HEADER_PRIOR = "上年"
 HEADER_NOTE = "备注"
 HEADER_REQUIRED = (HEADER_NAME, HEADER_CODE, HEADER_CURRENT)
+# the row under the header that numbers its columns, 指标名称 … 备注
+COLUMN_NUMBERS = ("甲", "乙", "丙", "1", "2", "3")
 
 # §5: value spellings
 # A dash, a slash or 无 is how a statistical table writes "none": a figure the submitter did write,
@@ -182,8 +185,9 @@ HEADER_REQUIRED = (HEADER_NAME, HEADER_CODE, HEADER_CURRENT)
 # the full-width － and ／ into - and /; the em dash, its GB2312 twin ― (U+2015) and the en dash,
 # single or doubled, stay apart.
 ZERO_TOKENS = frozenset({"无", "-", "/", "—", "——", "―", "――", "–"})
-FLAG_TRUE = frozenset({"是", "√", "✓", "✔"})
-FLAG_FALSE = frozenset({"否", "×", "✗", "✘", "x", "X"})
+FLAG_YES, FLAG_NO = "是", "否"  # how the template writes a flag
+FLAG_TRUE = frozenset({FLAG_YES, "√", "✓", "✔"})
+FLAG_FALSE = frozenset({FLAG_NO, "×", "✗", "✘", "x", "X"})
 
 # forms.md §1 / §6: accepted file kinds and size guards (messages quote them: schemas/messages.py)
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -193,6 +197,10 @@ MAX_UNPACKED_MB = 100  # a zip-based file's parts, unpacked
 MAX_FILE_BYTES = MAX_FILE_MB * MB
 MAX_UNPACKED_BYTES = MAX_UNPACKED_MB * MB
 MAX_SHEET_ROWS = 10_000  # of the form sheet
+
+# §1: returns for year Y are due by this (month, day) of Y+1, Asia/Shanghai end of day (the default;
+# the deadline is configuration: Settings.deadline)
+DEADLINE_MONTH_DAY = (1, 31)
 
 # §2 and §4: an org code's length; an amount's decimals
 ORG_CODE_DIGITS = 12

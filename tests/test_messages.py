@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from pbstats.schemas import messages as msg
+from pbstats.schemas import template_text
 from pbstats.schemas.checks import CHECKS, CheckId
 from pbstats.schemas.forms import (
     AMOUNT_DECIMALS,
+    DEADLINE_MONTH_DAY,
     DJ1,
     JUMP_FACTOR,
     MAX_FILE_MB,
@@ -34,6 +36,9 @@ QUOTING = {
     "jump factor": (lambda n: msg.jumped(COUNT, "5", "50", n), JUMP_FACTOR, 7.5),
     "org code digits": (lambda n: msg.org_code_length("123", n), ORG_CODE_DIGITS, 14),
     "amount decimals": (lambda n: msg.out_of_range(AMOUNT, "1.234", n), AMOUNT_DECIMALS, 4),
+    "template decimals": (lambda n: template_text.validation_error(AMOUNT, n), AMOUNT_DECIMALS, 4),
+    "template prompt": (lambda n: template_text.validation_prompt(AMOUNT, n), AMOUNT_DECIMALS, 4),
+    "guide decimals": (lambda n: "".join(template_text.guide(DJ1, 2025, decimals=n)), AMOUNT_DECIMALS, 4),
 }
 
 
@@ -63,6 +68,13 @@ def test_by_default_a_message_quotes_the_rulebooks_limit():
     assert shows(ORG_CODE_DIGITS).search(CHECKS[CheckId.E_ORG].rule)
 
 
+def test_the_templates_guide_gives_the_deadline_it_is_told():
+    assert (
+        f"2026年{DEADLINE_MONTH_DAY[0]}月{DEADLINE_MONTH_DAY[1]}日前报送" in template_text.guide(DJ1, 2025)[1]
+    )
+    assert "2026年2月15日前报送" in template_text.guide(DJ1, 2025, due=(2, 15))[1]
+
+
 def test_a_rollups_description_follows_its_threshold():
     income = next(r for r in ROLLUPS if r.township_code == "09")
     assert shows(income.threshold).search(income.describe)
@@ -89,7 +101,7 @@ def literal_texts(path: Path) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("module", ["messages.py", "checks.py", "feedback_text.py"])
+@pytest.mark.parametrize("module", ["messages.py", "checks.py", "feedback_text.py", "template_text.py"])
 def test_no_message_types_a_limit_as_a_number(module):
     """A limit typed into a message would not follow when its constant changes."""
     chinese = [t for t in literal_texts(SCHEMAS / module) if re.search(r"[\u4e00-\u9fff]", t)]

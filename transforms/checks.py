@@ -13,6 +13,7 @@ from functools import lru_cache
 from pbstats.schemas import messages as msg
 from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import (
+    DEADLINE_MONTH_DAY,
     FORM_BY_LEVEL,
     FORMS,
     LABEL_FILLER,
@@ -51,7 +52,7 @@ class Rulebook:
 
     registry: Registry
     today: date
-    deadline_month_day: tuple[int, int] = (1, 31)  # of year Y+1, Asia/Shanghai end of day
+    deadline_month_day: tuple[int, int] = DEADLINE_MONTH_DAY  # of year Y+1, Asia/Shanghai end of day
 
     def deadline(self, year: int) -> datetime:
         from zoneinfo import ZoneInfo
