@@ -154,6 +154,9 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup("09", "07", 10, "村（社区）年报中集体经济收入超过{threshold}万元的个数"),
 )
 
+# §3: 统计年度 may be written 2025, 2025年 or 2025年度
+YEAR_SUFFIXES = ("年度", "年")
+
 # §3: cover labels (value in the same cell after a colon, or in a cell to the right)
 LABEL_FORM_ID = "表号"
 LABEL_ORG_NAME = "填报单位"
@@ -185,6 +188,10 @@ COLUMN_NUMBERS = ("甲", "乙", "丙", "1", "2", "3")
 # the full-width － and ／ into - and /; the em dash, its GB2312 twin ― (U+2015) and the en dash,
 # single or doubled, stay apart.
 ZERO_TOKENS = frozenset({"无", "-", "/", "—", "——", "―", "――", "–"})
+# what makes a cell that cannot be read worth a precise reason: numbers in Chinese, approximations
+CHINESE_NUMERALS = "一二三四五六七八九十百千万两零〇"
+APPROXIMATE_FIRST = "约近超多余大概"  # 约12, 近百
+APPROXIMATE_LAST = ("余", "多", "左右")  # 12余, 十多, 12左右
 FLAG_YES, FLAG_NO = "是", "否"  # how the template writes a flag
 FLAG_TRUE = frozenset({FLAG_YES, "√", "✓", "✔"})
 FLAG_FALSE = frozenset({FLAG_NO, "×", "✗", "✘", "x", "X"})

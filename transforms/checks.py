@@ -24,6 +24,7 @@ from pbstats.schemas.forms import (
     LABEL_YEAR,
     MAX_SHEET_ROWS,
     ORG_CODE_DIGITS,
+    YEAR_SUFFIXES,
     Form,
 )
 from pbstats.schemas.registry import Registry
@@ -159,7 +160,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
 
     year_label = cover.get(LABEL_YEAR)
     year_text = year_label.text if year_label else ""
-    m = re.fullmatch(r"(\d{4})(年度|年)?", year_text or "")
+    m = re.fullmatch(rf"(\d{{4}})({'|'.join(YEAR_SUFFIXES)})?", year_text or "")
     if not year_text:
         out.findings.append(Finding(CheckId.E_YEAR, msg.NO_YEAR, sheet=sheet, cell=_ref(year_label)))
     elif not m:

@@ -10,7 +10,17 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from pbstats.schemas import messages as msg
-from pbstats.schemas.forms import FLAG_FALSE, FLAG_TRUE, FLAG_UNIT, ZERO_TOKENS, Indicator, Kind
+from pbstats.schemas.forms import (
+    APPROXIMATE_FIRST,
+    APPROXIMATE_LAST,
+    CHINESE_NUMERALS,
+    FLAG_FALSE,
+    FLAG_TRUE,
+    FLAG_UNIT,
+    ZERO_TOKENS,
+    Indicator,
+    Kind,
+)
 
 from .model import CellValue
 
@@ -97,9 +107,9 @@ def _read_text(text: str, ind: Indicator) -> Read:
 
 
 def _why_not(s: str, ind: Indicator) -> str:
-    if re.search(r"[一二三四五六七八九十百千万两零〇]", s) and not re.search(r"\d", s):
+    if any(ch in CHINESE_NUMERALS for ch in s) and not re.search(r"\d", s):
         return msg.CHINESE_NUMERALS
-    if re.match(r"^[约近超多余大概]", s) or s.endswith(("余", "多", "左右")):
+    if s[:1] in APPROXIMATE_FIRST or s.endswith(APPROXIMATE_LAST):
         return msg.NOT_EXACT
     if ind.kind is Kind.FLAG:
         return msg.NOT_A_FLAG
