@@ -9,6 +9,8 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pbstats.schemas.checks import CheckId
+from pbstats.schemas.messages import READER_FAILED_DRY_RUN
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.model import CheckedReturn, Finding, Received
@@ -89,5 +91,5 @@ def _check(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
     except Exception:  # a reader bug: the submitter still gets an answer
         log.exception("reading %s failed", rec.file_name)
         ret = CheckedReturn(received=rec)
-        ret.findings.append(Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后再检查"))
+        ret.findings.append(Finding(CheckId.E_FILE, READER_FAILED_DRY_RUN))
         return ret

@@ -9,27 +9,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from pbstats.schemas import messages as msg
+from pbstats.schemas.checks import CheckId
 from pbstats.transforms import checks, feedback
-from pbstats.transforms.checks import Rulebook
+from pbstats.transforms.checks import Rulebook, scrub
 from pbstats.transforms.model import CheckedReturn, Finding, Received
-from pbstats.transforms.workbook import OVER_BUDGET
 
 from . import sandbox
 from .sandbox import Unavailable
 
-__all__ = ["READER_FAILED", "Unavailable", "build_feedback", "check_file", "check_files", "not_read"]
+__all__ = ["Unavailable", "build_feedback", "check_file", "check_files", "not_read"]
 
 log = logging.getLogger("pbstats")
-
-READER_FAILED = "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部"
-NOT_READ = "无法安全读取“{first}”{more}：系统未能启动受保护的读取进程（{cause}），为安全起见文件未被读取"
 
 
 def not_read(e: Unavailable) -> str:
     """What an operator or a submitter is told when files were left unread for want of a worker."""
-    first = checks.scrub(e.files[0], 200) if e.files else "报表文件"  # a name may hold a mobile
-    more = f"等 {len(e.files)} 个文件" if len(e.files) > 1 else ""
-    return NOT_READ.format(first=first, more=more, cause=e.cause)
+    first = scrub(e.files[0], 200) if e.files else "报表文件"  # a name may hold a mobile
+    more = msg.NOT_READ_MORE.format(count=len(e.files)) if len(e.files) > 1 else ""
+    return msg.NOT_READ.format(first=first, more=more, cause=e.cause)
 
 
 def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> list[CheckedReturn]:
@@ -46,10 +44,11 @@ def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> lis
     for (received, _), got in zip(files, answers, strict=True):
         if isinstance(got, sandbox.Failed):
             if got.why == "error":  # a reader bug must not stop the night
-                log.error("reading %s failed: %s", received.file_name, got.detail)
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", READER_FAILED)])
+                log.error("reading %s failed: %s", scrub(received.file_name, 200), got.detail)
+                got = CheckedReturn(received=received, findings=[Finding(CheckId.E_FILE, msg.READER_FAILED)])
             else:
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", OVER_BUDGET[got.why])])
+                found = Finding(CheckId.E_FILE, msg.OVER_BUDGET[got.why])
+                got = CheckedReturn(received=received, findings=[found])
         else:
             got.received = received  # the caller's own record of the file: never taken from a worker
         out.append(got)
@@ -76,8 +75,12 @@ def build_feedback(original: bytes, file_name: str, findings: Sequence[Finding])
     except Unavailable as e:
         raise Unavailable(e.cause, (file_name,)) from e
     except Exception:  # a bug on a strange file: the list alone still reaches the submitter
-        log.exception("feedback workbook with the submitted sheets failed for %s", file_name)
+        log.exception(
+            "feedback with the submitted sheets failed for %s; the list only", scrub(file_name, 200)
+        )
         built = None
     if isinstance(built, bytes):
         return built
+    if built is not None:
+        log.warning("feedback for %s: its worker stopped (%s); the list only", scrub(file_name, 200), built)
     return feedback.list_only(file_name, findings)

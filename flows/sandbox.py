@@ -402,6 +402,7 @@ class _SafeUnpickler(pickle.Unpickler):
         ("datetime", "timedelta"),
         ("datetime", "timezone"),
         ("decimal", "Decimal"),
+        ("pbstats.schemas.checks", "CheckId"),
         ("pbstats.transforms.model", "CheckedReturn"),
         ("pbstats.transforms.model", "Finding"),
         ("pbstats.transforms.model", "Workbook"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS
 from pbstats.schemas.registry import Registry
 from pbstats.schemas.texts import Texts
@@ -264,7 +265,7 @@ def _incoming(
     if ret is not None:
         inc.form, inc.org_code, inc.year, inc.sheet = ret.form_id, ret.org_code, ret.year, ret.sheet
         inc.org_name_reported = ret.org_name
-        inc.late = any(f.check_id == "W-LATE" for f in ret.findings)
+        inc.late = any(f.check_id == CheckId.W_LATE for f in ret.findings)
         inc.values = {k: float(v) for k, v in ret.values.items()}
         inc.value_cells = dict(ret.cells)
         inc.issues = [issue_row(f) for f in ret.findings]

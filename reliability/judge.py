@@ -133,7 +133,7 @@ def inspect_feedback(workbook: bytes) -> str | None:
 
     from python_calamine import CalamineWorkbook
 
-    from pbstats.transforms.feedback import LIST_SHEET
+    from pbstats.schemas.feedback_text import LIST_SHEET
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(workbook))

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from pbstats.flows import sandbox
 from pbstats.flows.files import list_inbox, quarantine, read_entry, safe_name
 from pbstats.gen.workbook import write_book
+from pbstats.schemas.messages import OVER_BUDGET
 from pbstats.transforms.feedback import build_feedback
 from pbstats.transforms.model import Finding
-from pbstats.transforms.workbook import OVER_BUDGET
 from reliability.badfiles import KINDS, book_of, hostile_cases, mutate, seed
 from reliability.judge import Judge, inspect_feedback
 from tests.builders import drop, make_return

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, ROLLUPS
 from pbstats.schemas.registry import Registry
 
@@ -871,7 +872,7 @@ def _rerun_rollup_chunk(
         conn.execute(
             delete(submission_issue).where(
                 submission_issue.c.submission_id.in_(sorted(township_sid.values())),
-                submission_issue.c.check_id == "W-ROLLUP",
+                submission_issue.c.check_id == CheckId.W_ROLLUP,
             )
         )
     insert_rows(conn, submission_issue, issues)
