@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from pbstats.flows.readers import check_files
 from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
-from pbstats.transforms.checks import Rulebook, check_file, check_files, mask_pii
+from pbstats.transforms.checks import Rulebook, check_file, mask_pii
 from pbstats.transforms.model import Received
 from pbstats.transforms.values import canonical, read_value
 from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
