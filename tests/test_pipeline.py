@@ -124,6 +124,18 @@ def test_a_second_night_over_the_same_inbox_reads_nothing(night):
     assert night.q("select files_received from load_run order by started_at") == [(1,), (0,)]
 
 
+def test_two_files_whose_names_mask_alike_are_both_judged_and_the_next_night_is_clean(night):
+    """138****5678 is what both names show; the inbox remembers each file by its real path."""
+    drop(night.inbox, "13812345678.xlsx", make_return())
+    drop(night.inbox, "13899995678.xlsx", make_return(org_code="990181202201"))
+    first = night.run()
+    assert first.received == 2 and first.totals["accepted"] == 2
+    assert night.q("select file_name from submission") == [("138****5678.xlsx",)] * 2
+    second = night.run()
+    assert second.received == 0
+    assert night.q("select outcome from load_run order by started_at") == [("completed",)] * 2
+
+
 def test_the_look_ahead_sees_what_the_night_will_read(night):
     """`anything_new` (whether the CLI warms GX up while Prefect starts) agrees with `discover`."""
     url = night.settings.url
