@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from pbstats.expectations.run import warm_up_in_background
 from pbstats.transforms.checks import Rulebook
-from pbstats.warehouse.db import make_engine
+from pbstats.warehouse.db import is_outage, make_engine
 from pbstats.warehouse.load import BatchCounts, known_files
 from pbstats.warehouse.queries import RunSummary
 
@@ -164,9 +164,21 @@ def load(
 
 
 def with_retries(load_task, run: Run):
-    """A load that fails on the database is retried with backoff (PBSTATS_LOAD_RETRY_DELAYS)."""
+    """A load the database could not take at that moment (`is_outage`) is retried with backoff
+    (PBSTATS_LOAD_RETRY_DELAYS); any other error fails the same way every time, and at once."""
     delays = run.settings.load_retry_delays
-    return load_task.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
+    return load_task.with_options(
+        retries=len(delays), retry_delay_seconds=delays or 0, retry_condition_fn=failed_on_an_outage
+    )
+
+
+def failed_on_an_outage(task, task_run, state) -> bool:
+    """Prefect's `retry_condition_fn`: whether the failed attempt met an outage."""
+    try:
+        state.result()
+    except Exception as e:
+        return is_outage(e)
+    return False
 
 
 def read_size(files: int, settings: Settings) -> int:

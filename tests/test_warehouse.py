@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -166,6 +167,35 @@ def test_a_warehouse_upgraded_from_masked_inbox_keys_reads_only_the_masked_files
         )
     upgrade(engine)
     assert len(changed(entries, engine)) == 1
+    engine.dispose()
+
+
+def test_only_what_a_second_try_can_pass_is_an_outage(tmp_path: Path):
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    from pbstats.warehouse.db import is_outage
+
+    refused = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(DBAPIError) as down:
+        refused.connect()
+    assert is_outage(down.value)
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    upgrade(engine)
+    with engine.connect() as conn, pytest.raises(DBAPIError) as typo:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert not is_outage(typo.value)
+    with engine.begin() as conn, pytest.raises(DBAPIError) as broken:
+        conn.execute(text("INSERT INTO dim_metric (form) VALUES ('DJ-1')"))
+    assert not is_outage(broken.value)
+    holder = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        sqlite3.connect(tmp_path / "w.db", timeout=0).execute("BEGIN IMMEDIATE")
+    holder.close()
+    assert is_outage(busy.value)
+    assert not is_outage(ValueError("a bug"))
     engine.dispose()
 
 

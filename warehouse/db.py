@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,13 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger("pbstats")
-
-
-class WarehouseUnavailable(RuntimeError):
-    """The warehouse database cannot be reached (an outage, not bad data)."""
 
 
 def default_url(home: Path) -> str:
@@ -140,6 +138,38 @@ def _serialise(conn) -> None:
     """PostgreSQL: a transaction advisory lock; SQLite's BEGIN IMMEDIATE already serialises."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+
+
+# SQLite's result codes for a database that was busy, locked or could not be read or written at that
+# moment; its other OperationalErrors ("no such table", a syntax error) fail the same way every time
+SQLITE_PASSING = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) says the warehouse could not be reached or was busy:
+    what a second try can get past. A broken constraint, a bad statement or a bug is not one."""
+    while exc is not None:
+        if isinstance(exc, sa_exc.DisconnectionError):
+            return True
+        if isinstance(exc, sa_exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+                return exc.orig is None or _driver_outage(exc.orig)
+            return False
+        if _driver_outage(exc):  # rows written through the driver's own cursor (COPY, executemany)
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _driver_outage(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return isinstance(exc, sqlite3.OperationalError) and (exc.sqlite_errorname or "").startswith(
+            SQLITE_PASSING
+        )
+    psycopg = sys.modules.get("psycopg")  # not imported: no PostgreSQL error can have been raised
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def ping(engine: Engine) -> None:
