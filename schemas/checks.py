@@ -42,7 +42,3 @@ CHECKS: dict[str, Check] = {
         Check("W-FOOTER", W, "表尾信息缺失", "缺少填表人或报出日期"),
     )
 }
-
-
-def severity_of(check_id: str) -> Severity:
-    return CHECKS[check_id].severity

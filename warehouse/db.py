@@ -172,11 +172,6 @@ def _driver_outage(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-
-
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     """`items` in slices of `size` (the IN lists of a query stay under the drivers' limits)."""
     for i in range(0, len(items), size):

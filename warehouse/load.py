@@ -94,19 +94,6 @@ class BatchCounts:
     seen_again: int = 0
     submission_ids: list[int] = field(default_factory=list)
 
-    def add(self, other: BatchCounts) -> None:
-        for name in (
-            "received",
-            "accepted",
-            "rejected",
-            "superseded",
-            "duplicates",
-            "warnings",
-            "seen_again",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.submission_ids.extend(other.submission_ids)
-
 
 RollupFn = Callable[
     ..., Sequence
