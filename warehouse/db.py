@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger("pbstats")
@@ -25,10 +26,10 @@ def default_url(home: Path) -> str:
 
 def normalise_url(url: str) -> str:
     """postgresql:// and postgres:// mean psycopg 3 here."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+    parsed = make_url(url)
+    if parsed.drivername not in ("postgres", "postgresql"):
+        return url
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def make_engine(url: str | None = None, *, pooled: bool = True) -> Engine:
@@ -37,7 +38,7 @@ def make_engine(url: str | None = None, *, pooled: bool = True) -> Engine:
     url = normalise_url(url or os.environ.get("PBSTATS_WAREHOUSE_URL") or default_url(_home()))
     pool = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60}, **pool)
