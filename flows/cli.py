@@ -29,6 +29,18 @@ STATUS_CN = {
 }
 
 
+def read_settings():
+    """The command's settings, read once as it starts and handed down from there. A setting that
+    cannot be used ends the command: one line on stderr, exit code 5 (bad arguments)."""
+    from .settings import BadSettings, Settings
+
+    try:
+        return Settings.from_environment()
+    except BadSettings as e:
+        print(e, file=sys.stderr)
+        raise typer.Exit(5) from e
+
+
 def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -89,27 +101,28 @@ def _warm_up(inbox: Path, url: str, readers: int) -> None:
 @app.command()
 def ingest(inbox: Path = typer.Argument(..., exists=True, file_okay=False, help="收件箱目录")) -> None:
     """读取收件箱中的新报表：归档、校验、入库，并打印本次结果。"""
+    settings = read_settings()
     _quiet_prefect()
     _start_prefect_early()
     from .ingest import ingest as ingest_flow
-    from .settings import Settings
 
-    settings = Settings()
     _warm_up_while_prefect_starts(inbox, settings)
-    summary = run_flow(ingest_flow, inbox=str(inbox))
+    summary = run_flow(ingest_flow, settings, inbox=str(inbox))
     print_summary(summary, settings)
 
 
-def run_flow(flow_fn, **params):
-    """Run a flow; an outage becomes a clear message and exit code 2 (nothing half-written)."""
+def run_flow(flow_fn, settings, **params):
+    """Run a flow with the command's settings; an outage becomes a clear message and exit code 2
+    (nothing half-written)."""
     from sqlalchemy.exc import OperationalError
 
     from pbstats.warehouse.runlock import RunLockBusy
 
     from . import local_api
+    from .settings import use
 
     try:
-        with local_api.use():
+        with local_api.use(), use(settings):
             return flow_fn(**params)
     except OperationalError as e:
         first = str(e).splitlines()[0]
@@ -209,14 +222,13 @@ def registry_load(
     from pbstats.warehouse.catalogue import replace_registry
     from pbstats.warehouse.db import make_engine, upgrade
 
-    from .settings import Settings
-
+    settings = read_settings()
     try:
         spans = read_csv(file)
     except RegistryError as e:
         console.print(f"[red]组织名录有误：{e}[/red]")
         raise typer.Exit(1) from e
-    engine = make_engine(Settings().url)
+    engine = make_engine(settings.url)
     upgrade(engine)
     with engine.begin() as conn:
         replace_registry(conn, spans)
@@ -229,6 +241,8 @@ def demo(
     seed: int = typer.Option(7, help="随机种子"),
 ) -> None:
     """生成一个市两个年度的报表，逐夜运行数据管道，并打印结果与查看位置。"""
+    out = out.resolve()
+    settings = read_settings().model_copy(update={"home": out / "home"})
     _quiet_prefect()
     _start_prefect_early()
     import json
@@ -237,9 +251,7 @@ def demo(
     from pbstats.gen.city import generate_city
 
     from .ingest import ingest as ingest_flow
-    from .settings import Settings
 
-    out = out.resolve()
     if out.exists():
         shutil.rmtree(out)
     corpus, inbox = out / "corpus", out / "inbox"
@@ -247,8 +259,6 @@ def demo(
     console.print(f"生成演示报表到 {corpus} ……")
     generate_city(corpus, seed=seed)
     manifest = json.loads((corpus / "expected.json").read_text(encoding="utf-8"))
-    os.environ["PBSTATS_HOME"] = str(out / "home")
-    settings = Settings()
     for night in manifest["nights"]:
         for name in night["files"]:
             shutil.copy2(corpus / night["dir"] / name, inbox / name)
@@ -258,7 +268,7 @@ def demo(
             if n
             else f"{night['dir']}：{len(night['files'])} 个文件"
         )
-        print_summary(run_flow(ingest_flow, inbox=str(inbox)), settings)
+        print_summary(run_flow(ingest_flow, settings, inbox=str(inbox)), settings)
     console.rule("完成")
     print_overview(settings)
     console.print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import sys
 import threading
@@ -20,10 +19,6 @@ from sqlalchemy.pool import NullPool
 log = logging.getLogger("pbstats")
 
 
-def default_url(home: Path) -> str:
-    return f"sqlite:///{home / 'warehouse.db'}"
-
-
 def normalise_url(url: str) -> str:
     """postgresql:// and postgres:// mean psycopg 3 here."""
     parsed = make_url(url)
@@ -32,10 +27,10 @@ def normalise_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def make_engine(url: str | None = None, *, pooled: bool = True) -> Engine:
+def make_engine(url: str, *, pooled: bool = True) -> Engine:
     """The warehouse's engine; `pooled=False` for a short job in another process or task (each use
     opens a connection and closes it, so nothing is left open behind it)."""
-    url = normalise_url(url or os.environ.get("PBSTATS_WAREHOUSE_URL") or default_url(_home()))
+    url = normalise_url(url)
     pool = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
         path = make_url(url).database
@@ -45,10 +40,6 @@ def make_engine(url: str | None = None, *, pooled: bool = True) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, **pool)
-
-
-def _home() -> Path:
-    return Path(os.environ.get("PBSTATS_HOME") or Path.cwd() / ".pbstats")
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
