@@ -170,6 +170,7 @@ HEADER_UNIT = "计量单位"
 HEADER_CURRENT = "本年"
 HEADER_PRIOR = "上年"
 HEADER_NOTE = "备注"
+HEADER_REQUIRED = (HEADER_NAME, HEADER_CODE, HEADER_CURRENT)
 
 # §5: value spellings
 ZERO_TOKENS = frozenset({"无"})
