@@ -90,7 +90,7 @@ def read_batch(
     checked = iter(check_files(fresh, rules))
     judged = []
     for entry, _, rec in loaded:
-        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256)
+        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256, entry.shown)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
         else:

@@ -18,14 +18,6 @@ from .values import canonical
 NAN = float("nan")
 
 
-def value_frame(returns: Sequence[CheckedReturn], form_id: str) -> pd.DataFrame:
-    """Rows: the returns of that form (index = position in `returns`); columns vXX (number) and tXX (text)."""
-    rows = ValueRows()
-    for i, r in enumerate(returns):
-        rows.add(i, r)
-    return rows.frame(form_id)
-
-
 class ValueRows:
     """The value frames of a run, built a return at a time in compact columns (8 bytes a number, one
     shared object a distinct text), so that a run can let go of each return once it is read; and

@@ -91,22 +91,6 @@ class IndicatorRow:
 
 
 @dataclass
-class ParsedReturn:
-    """What the reader made of a workbook that holds a form: identity, rows and footer."""
-
-    form_id: str
-    sheet: str
-    org_code: str | None
-    org_code_cell: CellAt | None
-    org_name: str | None
-    year: int | None
-    year_cell: CellAt | None
-    rows: list[IndicatorRow]
-    filler: str | None
-    report_date: str | None
-
-
-@dataclass
 class Received:
     """A file as it arrived: its name, bytes' identity and arrival time."""
 
