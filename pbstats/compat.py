@@ -27,6 +27,7 @@ import io
 import os
 import sys
 import threading
+from functools import cache
 from typing import Any
 
 WRITTEN_FOR = {"prefect": "3.9.1", "openpyxl": "3.1.5"}
@@ -57,6 +58,7 @@ def let_go_of_future(future: Any) -> None:
 # --- openpyxl --------------------------------------------------------------------------------------
 
 
+@cache
 def in_memory_excel_writer() -> type:
     """openpyxl's `ExcelWriter` with each sheet's XML made in memory instead of in a temporary file
     (its `write_worksheet`, as of openpyxl 3.1.5, with a `BytesIO` in place of the file)."""
