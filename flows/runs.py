@@ -17,9 +17,10 @@ from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.rollup import evaluate_rollup
 from pbstats.warehouse.catalogue import load_registry
 from pbstats.warehouse.db import checkpoints_beside, make_engine, upgrade
-from pbstats.warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, start_run
+from pbstats.warehouse.load import settle_rollups
 from pbstats.warehouse.queries import RunSummary, completeness_rows, run_summary
 from pbstats.warehouse.runlock import run_lock
+from pbstats.warehouse.runs import finish_run, mark_interrupted_runs, start_run
 
 from .artifacts import publish_review, publish_run, review_texts
 from .settings import Settings

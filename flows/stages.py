@@ -23,16 +23,16 @@ from pbstats.transforms.feedback import build_feedback
 from pbstats.transforms.frames import ValueRows, violation_findings
 from pbstats.transforms.model import CheckedReturn, Finding, Received
 from pbstats.transforms.prior import compare_with_last_year
+from pbstats.warehouse.inbox import known_hashes
 from pbstats.warehouse.load import (
     BatchCounts,
     Incoming,
     SeenFile,
-    known_hashes,
     last_year_values,
     load_batch,
-    lock,
     rejudge_batch,
 )
+from pbstats.warehouse.runlock import load_lock
 
 from .files import (
     InboxEntry,
@@ -383,7 +383,7 @@ def load(
     """One transaction: last year's checks against what is loaded now, then the batch itself;
     `before_commit` last, inside the transaction (an exception there rolls the batch back)."""
     with engine.begin() as conn:
-        lock(conn)
+        load_lock(conn)
         _add_last_year_checks(conn, [(j.incoming, j.checked) for j in judged])
         batch = [j.incoming for j in judged]
         seen = [j.seen for j in judged if j.seen is not None]
@@ -396,7 +396,7 @@ def load(
 def load_rejudged(engine: Engine, run_id: str, batch: Sequence[Rejudged], registry: Registry) -> BatchCounts:
     """One transaction: the re-judged submissions replace their earlier verdicts."""
     with engine.begin() as conn:
-        lock(conn)
+        load_lock(conn)
         _add_last_year_checks(conn, [(r.incoming, r.checked) for r in batch])
         items = [(r.submission_id, r.incoming) for r in batch]
         return rejudge_batch(conn, run_id, items, registry)

@@ -17,7 +17,8 @@ from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file
 from pbstats.transforms.model import Received
 from pbstats.warehouse.db import make_engine, upgrade
-from pbstats.warehouse.load import Incoming, SeenFile, start_run
+from pbstats.warehouse.load import Incoming, SeenFile
+from pbstats.warehouse.runs import start_run
 from tests.builders import VILLAGE, make_return
 
 REGISTRY = Registry(default_spans())

@@ -8,43 +8,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, text, update
 
 from pbstats.schemas.forms import FORMS, ROLLUPS
 from pbstats.schemas.registry import Registry
 
+from .bulk import COPY_FROM, insert_rows, key_match, rows_of_keys
 from .db import chunks
+from .inbox import remember_files
+from .runlock import load_lock
+from .runs import now_utc
 from .tables import (
     fact_metric,
     fact_metric_history,
-    inbox_file,
-    load_run,
     rollup_check,
     rollup_dirty,
     submission,
     submission_issue,
     year_state,
 )
-
-LOCK_KEY = 4_242_001  # pg advisory lock of the loader
 
 
 @dataclass
@@ -112,45 +94,11 @@ RollupFn = Callable[
 ]  # transforms.rollup.evaluate_rollup, injected (warehouse never imports transforms)
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 def _naive_utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
 
 
-def lock(conn: Connection) -> None:
-    """Serialise loads: PostgreSQL by an advisory lock held to the end of the transaction; SQLite's
-    BEGIN IMMEDIATE (warehouse.db) already holds the single write lock."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-
-
 # ---- what the warehouse already knows ------------------------------------------------------------
-
-
-def known_files(conn: Connection, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """path → (size, mtime_ns) of inbox paths already taken in."""
-    out = {}
-    for chunk in chunks(list(paths), 500):
-        for r in conn.execute(
-            select(inbox_file.c.path, inbox_file.c.size_bytes, inbox_file.c.mtime_ns).where(
-                inbox_file.c.path.in_(chunk)
-            )
-        ):
-            out[r.path] = (r.size_bytes, r.mtime_ns)
-    return out
-
-
-def known_hashes(conn: Connection, shas: Iterable[str]) -> set[str]:
-    """The contents (sha256) among `shas` taken in before, under any name."""
-    found: set[str] = set()
-    for chunk in chunks(sorted(set(shas)), 500):
-        found.update(
-            conn.execute(select(submission.c.sha256).where(submission.c.sha256.in_(chunk))).scalars()
-        )
-    return found
 
 
 def last_year_values(
@@ -176,76 +124,6 @@ def last_year_values(
     return out
 
 
-# ---- runs ---------------------------------------------------------------------------------------
-
-
-def start_run(
-    conn: Connection, run_id: str, flow_run_id: str | None, flow_name: str, inbox: str | None
-) -> None:
-    conn.execute(
-        insert(load_run),
-        {
-            "run_id": run_id,
-            "flow_run_id": flow_run_id,
-            "flow_name": flow_name,
-            "inbox": inbox,
-            "started_at": now_utc(),
-            "outcome": "running",
-            "files_received": 0,
-            "accepted": 0,
-            "rejected": 0,
-            "superseded": 0,
-            "duplicates": 0,
-            "held": 0,
-            "warnings": 0,
-        },
-    )
-
-
-def mark_interrupted_runs(conn: Connection) -> int:
-    """Runs recorded as running while the caller holds the run lock died mid-way (killed, power cut)."""
-    result = conn.execute(
-        update(load_run)
-        .where(load_run.c.outcome == "running")
-        .values(
-            outcome="interrupted", ended_at=now_utc(), message="the process ended before the run finished"
-        )
-    )
-    return result.rowcount or 0
-
-
-def finish_run(conn: Connection, run_id: str, outcome: str, message: str | None = None) -> None:
-    """Counts come from the submissions themselves, so a run's row always agrees with them."""
-    counts = {"accepted": 0, "rejected": 0, "superseded": 0, "duplicate": 0, "held": 0}
-    for status, n in conn.execute(
-        text("SELECT status, COUNT(*) FROM submission WHERE run_id = :r GROUP BY status"), {"r": run_id}
-    ):
-        counts[status] = n
-    warnings = conn.execute(
-        text(
-            "SELECT COUNT(*) FROM submission_issue i JOIN submission s ON s.submission_id = i.submission_id "
-            "WHERE s.run_id = :r AND i.severity = 'warning'"
-        ),
-        {"r": run_id},
-    ).scalar_one()
-    conn.execute(
-        update(load_run)
-        .where(load_run.c.run_id == run_id)
-        .values(
-            ended_at=now_utc(),
-            outcome=outcome,
-            message=message,
-            files_received=sum(counts.values()),
-            accepted=counts["accepted"],
-            rejected=counts["rejected"],
-            superseded=counts["superseded"],
-            duplicates=counts["duplicate"],
-            held=counts["held"],
-            warnings=warnings,
-        )
-    )
-
-
 # ---- the batch ----------------------------------------------------------------------------------
 
 
@@ -257,7 +135,7 @@ def load_batch(
     registry: Registry,
 ) -> BatchCounts:
     """Record a batch in the caller's transaction; a file whose bytes are known is a duplicate."""
-    lock(conn)
+    load_lock(conn)
     counts = BatchCounts()
     now = now_utc()
     ordered = sorted(incoming, key=lambda i: (_naive_utc(i.received_at), i.file_name))
@@ -304,7 +182,19 @@ def load_batch(
     counts.superseded = _count_status(conn, list(accepted), "superseded")
     counts.accepted = len(accepted) - counts.superseded
     counts.held = sum(1 for inc in fresh if inc.status == "held")
-    _remember_files(conn, seen, now)
+    remember_files(
+        conn,
+        [
+            {
+                "path": s.path,
+                "size_bytes": s.size_bytes,
+                "mtime_ns": s.mtime_ns,
+                "sha256": s.sha256,
+                "seen_at": now,
+            }
+            for s in seen
+        ],
+    )
     mark_rollups(conn, _townships_of(changed, registry))
     return counts
 
@@ -343,7 +233,7 @@ def rejudge_batch(
 ) -> BatchCounts:
     """Judge archived submissions again (after a registry or rule correction): their status and
     findings are replaced, and each return's current version and facts settled anew."""
-    lock(conn)
+    load_lock(conn)
     now = now_utc()
     counts = BatchCounts()
     ids = [sid for sid, _ in items]
@@ -570,84 +460,12 @@ def settle(
             superseded,
         )
     for chunk in chunks(stale, 200):
-        conn.execute(delete(fact_metric).where(_key_match(conn, fact_metric, chunk)))
+        conn.execute(delete(fact_metric).where(key_match(conn, fact_metric, chunk)))
     if history:
         insert_rows(conn, fact_metric_history, history)
     if fresh:
         insert_rows(conn, fact_metric, fresh)
     return changed
-
-
-def _key_match(conn: Connection, table, keys):
-    """Rows of these (form, org, year) keys. PostgreSQL: a join with the keys as arrays (`_asked_pg`).
-    SQLite plans a row-value IN over a list as a scan of the table, so there an OR of equalities,
-    which it answers from the key's index term by term."""
-    if conn.dialect.name == "postgresql":
-        asked = _asked_pg(keys)
-        return and_(
-            table.c.org_code == asked.c.org_code, table.c.year == asked.c.year, table.c.form == asked.c.form
-        )
-    return or_(*(and_(table.c.form == f, table.c.org_code == o, table.c.year == y) for f, o, y in keys))
-
-
-def _asked_pg(keys):
-    """The keys as a table for PostgreSQL: unnest of three arrays, one parameter each. A row-value IN
-    over a list is planned as one index probe per key, then every fetched row is checked again against
-    the whole list (0.7 s for 1,000 keys over a province's facts; this join: 0.03 s)."""
-    unique = _distinct(keys)
-    forms, orgs, years = (list(c) for c in zip(*unique, strict=True)) if unique else ([], [], [])
-    return (
-        func.unnest(
-            bindparam("asked_forms", forms, type_=ARRAY(String)),
-            bindparam("asked_orgs", orgs, type_=ARRAY(String)),
-            bindparam("asked_years", years, type_=ARRAY(Integer)),
-        )
-        .table_valued("form", "org_code", "year")
-        .render_derived(name="asked")
-    )
-
-
-def _distinct(keys) -> list[tuple]:
-    """The keys in the order asked, each once: a key asked twice must not join (and match) twice."""
-    return list(dict.fromkeys(tuple(k) for k in keys))
-
-
-def insert_rows(conn: Connection, table, rows: Sequence[dict]) -> None:
-    """Insert many rows in the caller's transaction: PostgreSQL's COPY where it is PostgreSQL (a few µs
-    a row, the bulk path the warehouse is sized for), executemany elsewhere."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    if conn.dialect.name == "sqlite":
-        # the driver's executemany over tuples, each value bound as SQLAlchemy binds it (its type's bind
-        # processor, e.g. datetimes as text): ~5 µs a row against ~8 through insert() with dicts
-        binds = [
-            (c, table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) for c in columns
-        ]
-        if any(b for _, b in binds):
-            params = [tuple(b(r[c]) if b else r[c] for c, b in binds) for r in rows]
-        else:
-            params = [tuple(r[c] for c in columns) for r in rows]
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(
-                f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(columns))})', params
-            )
-        finally:
-            cursor.close()
-        return
-    if len(rows) < COPY_FROM:
-        conn.execute(insert(table), list(rows))
-        return
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    with conn.connection.driver_connection.cursor() as cur:
-        with cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
-
-
-COPY_FROM = 50  # rows: below this, COPY's set-up costs more than it saves
 
 
 def _facts_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[str, float, int]]]:
@@ -661,7 +479,7 @@ def _facts_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[str, float, 
         fact_metric.c.value,
         fact_metric.c.submission_id,
     )
-    for r in _rows_of_keys(conn, fact_metric, columns, keys):
+    for r in rows_of_keys(conn, fact_metric, columns, keys):
         out.setdefault((r.form, r.org_code, r.year), []).append((r.indicator_code, r.value, r.submission_id))
     return out
 
@@ -677,66 +495,11 @@ def _accepted_by_key(conn: Connection, keys) -> dict[tuple, list[tuple[int, date
         submission.c.received_at,
         submission.c.file_name,
     )
-    for r in _rows_of_keys(conn, submission, columns, keys, submission.c.status == "accepted"):
+    for r in rows_of_keys(conn, submission, columns, keys, submission.c.status == "accepted"):
         out.setdefault((r.form, r.org_code, r.year), []).append(
             (r.submission_id, _naive_utc(r.received_at), r.file_name)
         )
     return out
-
-
-# the keys asked about, in a temporary table of the connection (SQLite): one join, one statement
-_asked = Table(
-    "pbstats_asked_keys",
-    MetaData(),
-    Column("form", String(8)),
-    Column("org_code", String(12)),
-    Column("year", Integer),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _rows_of_keys(conn: Connection, table, columns, keys, *where):
-    """Rows of `table` whose (form, org, year) is one of `keys`. PostgreSQL joins the keys as arrays
-    (one statement whatever the keys). SQLite plans that as a scan, and an OR of equalities
-    costs SQLAlchemy a new statement to compile per chunk (half the load's time at province scale):
-    there the keys go into a temporary table, joined through the table's key index."""
-    if conn.dialect.name == "postgresql":
-        for chunk in chunks(list(keys), 5000):
-            yield from conn.execute(select(*columns).where(_key_match(conn, table, chunk), *where))
-        return
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS pbstats_asked_keys (form TEXT, org_code TEXT, year INTEGER)"
-    )
-    conn.execute(delete(_asked))
-    if not keys:
-        return
-    conn.execute(insert(_asked), [{"form": f, "org_code": o, "year": y} for f, o, y in _distinct(keys)])
-    on = and_(
-        table.c.org_code == _asked.c.org_code, table.c.year == _asked.c.year, table.c.form == _asked.c.form
-    )
-    yield from conn.execute(select(*columns).select_from(_asked.join(table, on)).where(*where))
-
-
-def _remember_files(conn: Connection, seen: Sequence[SeenFile], now: datetime) -> None:
-    if not seen:
-        return
-    paths = [s.path for s in seen]
-    for chunk in chunks(paths, 500):
-        conn.execute(delete(inbox_file).where(inbox_file.c.path.in_(chunk)))
-    insert_rows(
-        conn,
-        inbox_file,
-        [
-            {
-                "path": s.path,
-                "size_bytes": s.size_bytes,
-                "mtime_ns": s.mtime_ns,
-                "sha256": s.sha256,
-                "seen_at": now,
-            }
-            for s in seen
-        ],
-    )
 
 
 # ---- W-ROLLUP -----------------------------------------------------------------------------------
@@ -756,7 +519,7 @@ def mark_rollups(conn: Connection, pairs: Sequence[tuple[int, str]]) -> None:
 def settle_rollups(conn: Connection, registry: Registry, rollup: RollupFn) -> int:
     """Run the rollup check of every noted (year, township) and clear the notes; how many were run.
     The caller holds the run lock: no other run notes pairs meanwhile."""
-    lock(conn)
+    load_lock(conn)
     pairs = sorted(
         (r.year, r.township_code)
         for r in conn.execute(select(rollup_dirty.c.year, rollup_dirty.c.township_code))
