@@ -5,6 +5,7 @@ and bytes the warehouse has seen before."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from pbstats.flows import stages
-from pbstats.flows.stages import Judged
+from pbstats.flows.stages import Judged, Rejudged
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file
 from pbstats.transforms.model import Received
@@ -25,30 +26,36 @@ REGISTRY = Registry(default_spans())
 RULES = Rulebook(REGISTRY, date(2026, 11, 26))
 
 
+def judge(files: Sequence[tuple[str, bytes, datetime]], quarantine: Path) -> list[Judged]:
+    """Files read from the inbox and judged, as the night's reading leaves them for the load."""
+    judged = []
+    for name, data, at in files:
+        sha = hashlib.sha256(data).hexdigest()
+        rec = Received(name, sha, len(data), at, f"x/{name}")
+        checked, _ = check_file(rec, data, RULES)
+        incoming = Incoming(name, sha, len(data), at, rec.archive_path, "pending")
+        judged.append(Judged(incoming, SeenFile(f"/inbox/{name}", len(data), 1, sha), checked))
+    stages.apply_value_rules([j.checked for j in judged])
+    stages.conclude(judged, quarantine)
+    return judged
+
+
 @pytest.fixture
 def warehouse(warehouse_url: str, tmp_path: Path):
-    """An empty warehouse with one run recorded; returns (engine, load, query)."""
+    """An empty warehouse with one run recorded; returns (load, query)."""
     engine = make_engine(warehouse_url)
     upgrade(engine)
     with engine.begin() as conn:
         start_run(conn, "r", None, "test", None)
 
     def load(*files: tuple[str, bytes, datetime]):
-        judged = []
-        for name, data, at in files:
-            sha = hashlib.sha256(data).hexdigest()
-            rec = Received(name, sha, len(data), at, f"x/{name}")
-            checked, _ = check_file(rec, data, RULES)
-            incoming = Incoming(name, sha, len(data), at, rec.archive_path, "pending")
-            judged.append(Judged(incoming, SeenFile(f"/inbox/{name}", len(data), 1, sha), checked))
-        stages.apply_value_rules([j.checked for j in judged])
-        stages.conclude(judged, tmp_path / "quarantine")
-        return stages.load(engine, "r", judged, REGISTRY)
+        return stages.load(engine, "r", judge(files, tmp_path / "quarantine"), REGISTRY)
 
     def q(sql: str, **params):
         with engine.connect() as conn:
             return [tuple(r) for r in conn.execute(text(sql), params)]
 
+    load.engine = engine  # type: ignore[attr-defined]
     yield load, q
     engine.dispose()
 
@@ -117,6 +124,23 @@ def test_bytes_seen_before_are_seen_again_under_their_name_and_a_duplicate_under
         ("村 (2).xlsx", "duplicate", VILLAGE, 2025, 1),
     ]
     assert q("select count(*) from inbox_file") == [(3,)]
+
+
+def test_a_rejudged_batch_loaded_again_records_last_years_findings_once(warehouse, tmp_path: Path):
+    """A reload retried after a failed attempt takes the same re-judged returns again: last year's
+    checks are made anew for what is written, never added to the returns themselves."""
+    load, q = warehouse
+    load(("2024.xlsx", make_return(year=2024, values={"01": 50}), at(1, 10, 2025)))
+    files = [("2025.xlsx", make_return(values={"01": 62}, priors={"01": 60}), at(1, 10))]
+    load(*files)
+    (sid,) = q("select submission_id from submission where file_name = '2025.xlsx'")[0]
+    again = [Rejudged(sid, j.incoming, j.checked) for j in judge(files, tmp_path / "quarantine")]
+    for _ in range(2):  # the first attempt committed, as far as the retry knows, nothing
+        counts = stages.load_rejudged(load.engine, "r", again, REGISTRY)
+    assert (counts.received, counts.accepted, counts.warnings) == (1, 1, 1)
+    assert q("select check_id, observed from submission_issue where submission_id = :s", s=sid) == [
+        ("W-PRIOR", "60")
+    ]
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -265,10 +265,10 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
 
     from sqlalchemy import select
 
+    from pbstats.flows.stages import rerun_rollups
     from pbstats.schemas.registry import Registry, default_spans
     from pbstats.transforms.rollup import evaluate_rollup
     from pbstats.warehouse.bulk import insert_rows
-    from pbstats.warehouse.load import rerun_rollups
     from pbstats.warehouse.runs import start_run
     from pbstats.warehouse.tables import fact_metric, rollup_check, submission, submission_issue
 
@@ -302,7 +302,7 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
                 facts.append({"org_code": org, "year": year, "form": form, "indicator_code": code,
                               "metric_key": "m", "value": value, "submission_id": s})  # fmt: skip
         insert_rows(conn, fact_metric, facts)
-        rerun_rollups(conn, [(year, t) for t in townships], registry, evaluate_rollup, at)
+        rerun_rollups(conn, [(year, t) for t in townships], registry, at)
         got = {
             (r.township_code, r.indicator_code): (r.state, r.reported, r.expected, r.villages_accepted)
             for r in conn.execute(select(rollup_check))
