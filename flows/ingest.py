@@ -23,7 +23,8 @@ from sqlalchemy import Engine
 from pbstats.expectations.run import warm_up_in_background
 from pbstats.transforms.checks import Rulebook
 from pbstats.warehouse.db import is_outage, make_engine
-from pbstats.warehouse.load import BatchCounts, known_files
+from pbstats.warehouse.inbox import known_files
+from pbstats.warehouse.load import BatchCounts
 from pbstats.warehouse.queries import RunSummary
 
 from . import stages

@@ -251,7 +251,7 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(warehouse_url):
     reads back the same as rows inserted through SQLAlchemy, datetimes, NULLs and text included."""
     from sqlalchemy import insert, select
 
-    from pbstats.warehouse.load import COPY_FROM, insert_rows
+    from pbstats.warehouse.bulk import COPY_FROM, insert_rows
     from pbstats.warehouse.tables import fact_metric_history as history
 
     engine = make_engine(warehouse_url)
@@ -291,7 +291,7 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     often a key is asked and whether or not it has rows."""
     from sqlalchemy import delete, func, select
 
-    from pbstats.warehouse.load import _key_match, _rows_of_keys, insert_rows
+    from pbstats.warehouse.bulk import insert_rows, key_match, rows_of_keys
     from pbstats.warehouse.tables import fact_metric_history as history
 
     engine = make_engine(warehouse_url)
@@ -314,8 +314,8 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     expected = sorted(r["new_value"] for r in rows if (r["form"], r["org_code"], r["year"]) in set(asked))
     with engine.begin() as conn:
         insert_rows(conn, history, rows)
-        found = sorted(r.new_value for r in _rows_of_keys(conn, history, (history.c.new_value,), asked))
-        conn.execute(delete(history).where(_key_match(conn, history, asked)))
+        found = sorted(r.new_value for r in rows_of_keys(conn, history, (history.c.new_value,), asked))
+        conn.execute(delete(history).where(key_match(conn, history, asked)))
         left = conn.execute(select(func.count()).select_from(history)).scalar_one()
         conn.execute(delete(history))
     engine.dispose()
@@ -332,9 +332,11 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
 
     from sqlalchemy import select
 
+    from pbstats.flows.stages import rerun_rollups
     from pbstats.schemas.registry import Registry, default_spans
     from pbstats.transforms.rollup import evaluate_rollup
-    from pbstats.warehouse.load import insert_rows, rerun_rollups, start_run
+    from pbstats.warehouse.bulk import insert_rows
+    from pbstats.warehouse.runs import start_run
     from pbstats.warehouse.tables import fact_metric, rollup_check, submission, submission_issue
 
     registry, year, rng = Registry(default_spans()), 2025, random.Random(5)
@@ -367,7 +369,7 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
                 facts.append({"org_code": org, "year": year, "form": form, "indicator_code": code,
                               "metric_key": "m", "value": value, "submission_id": s})  # fmt: skip
         insert_rows(conn, fact_metric, facts)
-        rerun_rollups(conn, [(year, t) for t in townships], registry, evaluate_rollup, at)
+        rerun_rollups(conn, [(year, t) for t in townships], registry, at)
         got = {
             (r.township_code, r.indicator_code): (r.state, r.reported, r.expected, r.villages_accepted)
             for r in conn.execute(select(rollup_check))
@@ -400,8 +402,8 @@ def test_sqlite_wal_is_copied_back_beside_the_run(tmp_path: Path):
     import time
     from contextlib import closing
 
+    from pbstats.warehouse.bulk import insert_rows
     from pbstats.warehouse.db import checkpoints_beside
-    from pbstats.warehouse.load import insert_rows
     from pbstats.warehouse.tables import fact_metric_history as history
 
     db = tmp_path / "w.db"
