@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from pbstats.flows import stages
+from pbstats.flows.files import path_key
 from pbstats.flows.stages import Judged, Rejudged
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file
@@ -34,7 +35,9 @@ def judge(files: Sequence[tuple[str, bytes, datetime]], quarantine: Path) -> lis
         rec = Received(name, sha, len(data), at, f"x/{name}")
         checked, _ = check_file(rec, data, RULES)
         incoming = Incoming(name, sha, len(data), at, rec.archive_path, "pending")
-        judged.append(Judged(incoming, SeenFile(f"/inbox/{name}", len(data), 1, sha), checked))
+        path = f"/inbox/{name}"
+        seen = SeenFile(path_key(path.encode()), len(data), 1, sha, path)
+        judged.append(Judged(incoming, seen, checked))
     stages.apply_value_rules([j.checked for j in judged])
     stages.conclude(judged, quarantine)
     return judged
