@@ -6,7 +6,7 @@ is reported elsewhere, so NaN never breaks an expectation), and `tXX`, the value
 decimal text ("12", "2.5", "-3"; None where `vXX` is NaN).
 
 The suites are stored as JSON beside this module and loaded from there at run time. After an
-edit to schemas/forms.py, regenerate them with `python -m expectations.suites`; a test fails
+edit to schemas/forms.py, regenerate them with `python -m pbstats.expectations.suites`; a test fails
 until the stored files equal what `build_suite` gives.
 """
 
@@ -52,7 +52,7 @@ def build_suite(form: Form) -> dict[str, Any]:
         "meta": {
             "form_id": form.form_id,
             "title": form.title,
-            "generated_by": "python -m expectations.suites",
+            "generated_by": "python -m pbstats.expectations.suites",
         },
     }
 

@@ -3,7 +3,7 @@
     from pbstats.gen.city import generate_city
     manifest = generate_city(Path("corpus"), years=(2024, 2025), seed=7)
 
-`python -m gen OUT [--years 2024 2025] [--seed 7]` does the same from the shell. The corpus is in
+`python -m pbstats.gen OUT [--years 2024 2025] [--seed 7]` does the same from the shell. The corpus is in
 the nights format of shared/tools/score.py: `OUT/expected.json` = {"nights": [{"dir", "files"}]}
 and the files in `OUT/<year>-1` (main delivery) and `OUT/<year>-2` (fixed rejects, corrections,
 duplicates, late returns); file mtimes are the arrival times. Modules:

@@ -1,4 +1,4 @@
-"""python -m gen OUT [--years 2024 2025] [--seed 7]: write a demo city's returns and expected.json."""
+"""python -m pbstats.gen OUT [--years 2024 2025] [--seed 7]: write a demo city's returns and expected.json."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .city import generate_city, summary
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m gen", description="写出示例市的年报样例及预期结果（expected.json）"
+        prog="python -m pbstats.gen", description="写出示例市的年报样例及预期结果（expected.json）"
     )
     parser.add_argument(
         "out", type=Path, help="folder to write the corpus into (emptied if it holds an older corpus)"

@@ -42,7 +42,7 @@ def returns_frame(form: Form, returns: dict[int, Values], index_name: str | None
 
 @pytest.mark.parametrize("form", FORMS.values(), ids=lambda f: f.form_id)
 def test_stored_suites_are_what_the_rulebook_gives(form: Form) -> None:
-    regenerate = "the rulebook changed: run `python -m expectations.suites`"
+    regenerate = "the rulebook changed: run `python -m pbstats.expectations.suites`"
     assert stored_suite(form.form_id) == build_suite(form), regenerate
     stored_text = Path(run.__file__).with_name(f"{form.form_id}.json").read_text(encoding="utf-8")
     assert stored_text == suite_json(form), regenerate
