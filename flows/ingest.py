@@ -20,6 +20,7 @@ from prefect.context import FlowRunContext
 from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 
+from pbstats import compat
 from pbstats.expectations.run import warm_up_in_background
 from pbstats.transforms.checks import Rulebook
 from pbstats.warehouse.db import is_outage, make_engine
@@ -247,7 +248,7 @@ def _let_go(state):
     """A finished task's value, no longer held by its final state: Prefect keeps each task's final
     state in the flow run's context until the run ends."""
     value = state.result()
-    state.data = None
+    compat.let_go_of_value(state)
     return value
 
 
@@ -256,9 +257,7 @@ def _take(future):
     thread's future refer to each other (a done-callback), so the final state — and through it the
     whole batch — would wait for a full collection of the heap (~100 ms each time) to be freed."""
     result = future.result()
-    state = getattr(future, "_final_state", None)  # what result() read; `state` would ask the API if unset
-    if state is not None:
-        state.data = None
+    compat.let_go_of_future(future)
     return result.value
 
 

@@ -76,6 +76,29 @@ def test_the_in_memory_writer_saves_what_openpyxl_saves():
             assert ours.read(name) == theirs.read(name)
 
 
+def test_a_sheets_live_parts_and_stored_cells_are_where_compat_looks():
+    from openpyxl.chart import BarChart
+
+    written = openpyxl.Workbook()
+    written.active["A1"] = "链接"
+    written.active["A1"].hyperlink = "http://example.invalid/"
+    written.active["B1"] = 3
+    chart = BarChart()
+    chart.add_data(openpyxl.chart.Reference(written.active, min_col=2, min_row=1, max_row=1))
+    written.active.add_chart(chart, "C3")
+    written.active.cell(row=500_000, column=3, value="远处")
+    saved = io.BytesIO()
+    written.save(saved)
+    sheet = openpyxl.load_workbook(saved).active  # as a submitted file is loaded
+    assert sheet._charts and hasattr(sheet, "_hyperlinks") and hasattr(sheet, "_pivots")  # the doors are real
+    compat.drop_live_parts(sheet)
+    assert sheet._hyperlinks == [] and sheet._charts == [] and sheet._pivots == []
+    cells = compat.stored_cells(sheet)
+    assert set(cells) == {(1, 1), (1, 2), (500_000, 3)}
+    del cells[(500_000, 3)]
+    assert sheet.max_row == 1
+
+
 def test_exit_now_joins_threads_runs_atexit_and_keeps_the_code():
     program = (
         "import atexit, threading, time\n"

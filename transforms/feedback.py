@@ -190,13 +190,12 @@ def _values_only(sheet: Worksheet) -> list[str]:
     sheet.conditional_formatting = ConditionalFormattingList()  # its formulas; its fills could hide our marks
     sheet.defined_names.clear()
     sheet.tables.clear()
-    sheet._hyperlinks = []
-    sheet._pivots = []
-    sheet._charts = []
+    compat.drop_live_parts(sheet)
     cut_area = cut_text = False
-    for (row, col), cell in list(sheet._cells.items()):  # sparse: a far-away cell must not make a dense grid
+    cells = compat.stored_cells(sheet)  # sparse: a far-away cell must not make a dense grid
+    for (row, col), cell in list(cells.items()):
         if row > MAX_ROWS or col > MAX_COLS:
-            del sheet._cells[(row, col)]
+            del cells[(row, col)]
             cut_area = True
         elif not isinstance(cell, MergedCell):
             if cell.hyperlink is not None:
