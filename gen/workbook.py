@@ -8,12 +8,32 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape
 
 CellValue = str | int | float | date | datetime | None
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A formula's cached result that is an error value, as the program that saved it spells it."""
+
+    text: str  # "#DIV/0!", "#N/A", … (LibreOffice also writes "Err:502" and the like)
+
+
+# the error values of the binary format (MS-XLS BErr); an .xls can carry no other
+XLS_ERROR_CODES = {
+    "#NULL!": 0x00,
+    "#DIV/0!": 0x07,
+    "#VALUE!": 0x0F,
+    "#REF!": 0x17,
+    "#NAME?": 0x1D,
+    "#NUM!": 0x24,
+    "#N/A": 0x2A,
+}
 
 SPREADSHEET_KINDS = ("xlsx", "xlsm", "xls", "ods")
 DATE_FORMAT = 'yyyy"年"m"月"d"日"'
@@ -25,9 +45,10 @@ SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/s
 
 @dataclass
 class Cell:
-    """One cell as the submitter left it. A formula's `value` is its cached result (None: none cached)."""
+    """One cell as the submitter left it. A formula's `value` is its cached result (None: none cached;
+    a `CellError`: an error value)."""
 
-    value: CellValue = None
+    value: CellValue | CellError = None
     formula: str | None = None  # "=SUM(...)"
     bold: bool = False
 
@@ -46,7 +67,13 @@ class Grid:
     widths: dict[int, float] = field(default_factory=dict)
 
     def put(
-        self, row: int, col: int, value: CellValue, *, formula: str | None = None, bold: bool = False
+        self,
+        row: int,
+        col: int,
+        value: CellValue | CellError,
+        *,
+        formula: str | None = None,
+        bold: bool = False,
     ) -> None:
         self.cells[(row, col)] = Cell(value, formula, bold)
 
@@ -92,6 +119,9 @@ def _write_xlsx(book: Book, *, macro: bool) -> bytes:
                 target.value = cell.formula
                 if cell.value is not None:
                     cached[(index, target.coordinate)] = cell.value
+            elif isinstance(cell.value, CellError):  # an error value typed as such (Excel takes "#N/A")
+                target.value = cell.value.text
+                target.data_type = "e"
             else:
                 target.value = cell.value
                 if isinstance(cell.value, str) and cell.value.startswith("="):
@@ -152,7 +182,7 @@ def _patch_xlsx(
             if sheet == index:
                 xml = re.sub(
                     rf'(<c r="{ref}"[^>]*>)<f>(.*?)</f>(?:<v */>|<v>\s*</v>)</c>',  # lxml writes <v></v>
-                    lambda mm, v=value: f"{mm.group(1)}<f>{mm.group(2)}</f><v>{_num(v)}</v></c>",
+                    lambda mm, v=value: _cached(mm.group(1), mm.group(2), v),
                     xml,
                     count=1,
                 )
@@ -193,6 +223,13 @@ def _utc(local: datetime) -> datetime:
     return local - timedelta(hours=8)
 
 
+def _cached(opening: str, formula: str, value: CellValue | CellError) -> str:
+    """A formula cell with its cached result: a number, or an error value (`t="e"`, as Excel writes)."""
+    if isinstance(value, CellError):
+        return f'{opening[:-1]} t="e"><f>{formula}</f><v>{escape(value.text)}</v></c>'
+    return f"{opening}<f>{formula}</f><v>{_num(value)}</v></c>"
+
+
 def _num(value: CellValue) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"only numeric cached values are written, got {value!r}")
@@ -218,18 +255,24 @@ def _zip(
 
 def _write_xls(book: Book) -> bytes:
     import xlwt
+    from xlwt.CompoundDoc import XlsDoc
 
     plain, bold = xlwt.XFStyle(), xlwt.easyxf("font: bold on")
     dated = xlwt.easyxf(num_format_str=DATE_FORMAT)
     wb = xlwt.Workbook(encoding="utf-8")
-    for grid in book.sheets:
+    cached: dict[tuple[int, int, int], CellValue | CellError] = {}  # (sheet, row, col) -> formula result
+    for index, grid in enumerate(book.sheets):
         ws = wb.add_sheet(grid.name, cell_overwrite_ok=True)
         anchors = {(r0, c0): (r1, c1) for r0, c0, r1, c1 in grid.merges}
         for (row, col), cell in sorted(grid.cells.items()):
-            if cell.formula is not None:
-                raise ValueError("formulas are not written to .xls")
             style = dated if isinstance(cell.value, date) else bold if cell.bold else plain
             value = "" if cell.value is None else cell.value
+            if cell.formula is not None:
+                value = xlwt.Formula(cell.formula.removeprefix("="))  # xlwt caches no result: patched in
+                if cell.value is not None:
+                    cached[(index, row, col)] = cell.value
+            elif isinstance(value, CellError):
+                raise ValueError("only a formula's cached result is written to .xls as an error value")
             if (row, col) in anchors:
                 r1, c1 = anchors[(row, col)]
                 ws.write_merge(row, r1, col, c1, value, style)
@@ -238,8 +281,37 @@ def _write_xls(book: Book) -> bytes:
         for col, width in sorted(grid.widths.items()):
             ws.col(col).width = int(width * 256)
     buf = io.BytesIO()
-    wb.save(buf)
+    XlsDoc().save(buf, _with_results(wb.get_biff_data(), cached))  # what `wb.save` does, patched first
     return buf.getvalue()
+
+
+XLS_NO_RESULT = b"\x03\x00\x00\x00\x00\x00\xff\xff"  # what xlwt writes: the formula's result is blank
+
+
+def _with_results(stream: bytes, cached: dict[tuple[int, int, int], CellValue | CellError]) -> bytes:
+    """The BIFF stream with each FORMULA record's result set to the cached value (MS-XLS FormulaValue:
+    a number as a double, an error as type 2 with its BErr code); a record keeps its length, so no
+    offset in the stream moves."""
+    out = bytearray(stream)
+    pos, sheet = 0, -2  # the first BOF opens the workbook globals, each later one a sheet
+    while pos + 4 <= len(out):
+        kind, length = struct.unpack_from("<HH", out, pos)
+        if kind == 0x0809:
+            sheet += 1
+        elif kind == 0x0006:
+            row, col = struct.unpack_from("<HH", out, pos + 4)
+            value = cached.get((sheet, row, col))
+            if value is not None:
+                assert out[pos + 10 : pos + 18] == XLS_NO_RESULT
+                out[pos + 10 : pos + 18] = _xls_result(value)
+        pos += 4 + length
+    return bytes(out)
+
+
+def _xls_result(value: CellValue | CellError) -> bytes:
+    if isinstance(value, CellError):
+        return bytes([2, 0, XLS_ERROR_CODES[value.text], 0, 0, 0, 0xFF, 0xFF])
+    return struct.pack("<d", float(_num(value)))
 
 
 # ---------------------------------------------------------------- .ods (odfpy)
@@ -290,6 +362,9 @@ def _write_ods(book: Book) -> bytes:
                     attrs["formula"] = "of:" + cell.formula
                 if value is None or value == "":
                     tc = TableCell(**attrs)
+                elif isinstance(value, CellError):  # marked here, spelled as LibreOffice does below
+                    tc = TableCell(valuetype="string", stringvalue=ODS_ERROR_MARK, **attrs)
+                    tc.addElement(P(text=value.text))
                 elif isinstance(value, str):
                     tc = TableCell(valuetype="string", **attrs)
                     tc.addElement(P(text=value))
@@ -307,7 +382,24 @@ def _write_ods(book: Book) -> bytes:
     src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
     order = [info.filename for info in src.infolist()]
     parts = {name: src.read(name) for name in order}
+    parts["content.xml"] = _ods_errors(parts["content.xml"])
     return _zip(order, parts, book.saved_at, stored=("mimetype",))
+
+
+ODS_ERROR_MARK = "pbstats:error"
+CALCEXT = "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
+
+
+def _ods_errors(content: bytes) -> bytes:
+    """A formula's error result as LibreOffice writes it (odfpy knows no calcext attribute): an empty
+    string value typed `calcext:value-type="error"`, the error's text in the paragraph."""
+    mark = f'office:string-value="{ODS_ERROR_MARK}"'.encode()
+    if mark not in content:
+        return content
+    content = content.replace(mark, b'office:string-value="" calcext:value-type="error"')
+    return content.replace(
+        b"<office:document-content ", f'<office:document-content xmlns:calcext="{CALCEXT}" '.encode(), 1
+    )
 
 
 # ---------------------------------------------------------------- files that are not spreadsheets

@@ -9,12 +9,13 @@ from decimal import Decimal
 
 import pytest
 
+from pbstats.gen.workbook import Cell, CellError
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file, mask_pii
 from pbstats.transforms.model import Received
 from pbstats.transforms.values import canonical, read_value
-from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
+from tests.builders import TOWNSHIP, VILLAGE, gen_return, good_values, make_return
 
 RULES = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
 
@@ -127,6 +128,55 @@ def test_a_full_width_colon_and_a_half_width_colon_both_label():
 def test_a_formula_without_a_cached_value_is_an_error():
     ret = judge(make_return(formulas={"01": "=50+10"}))
     assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D6")]
+
+
+ERROR_VALUES = ("#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!")
+
+
+def _errs(ret) -> list[tuple[str, str | None, str | None]]:
+    return [(f.check_id, f.cell, f.observed) for f in ret.findings]
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xlsm", "xls", "ods"])
+@pytest.mark.parametrize("error", ERROR_VALUES)
+def test_a_formula_whose_cached_value_is_an_error_is_named_not_read_as_blank(kind, error):
+    """forms.md §5: an error value is not blank; calamine reads it as an empty string, so the reader
+    finds it in the file's own structure (t="e", a BIFF error result, calcext:value-type="error")."""
+
+    def broken(doc):
+        doc.row("05").current = Cell(CellError(error), formula="=1/0")
+
+    ret = judge(gen_return(kind, change=broken), f"张家村2025年报.{kind}")
+    assert _errs(ret) == [("E-VALUE", "D10", error)]
+    assert "05" not in ret.values and error in ret.findings[0].message
+
+
+# LibreOffice's own error codes (Excel 365 saves its newer errors, #SPILL! and the like, as #VALUE!)
+@pytest.mark.parametrize("kind,error", [("ods", "Err:502"), ("ods", "Err:504"), ("ods", "#NAME?")])
+def test_any_other_error_value_is_named_too(kind, error):
+    def broken(doc):
+        doc.row("01").current = Cell(CellError(error), formula="=SEQUENCE(2)")
+
+    assert _errs(judge(gen_return(kind, change=broken), f"a.{kind}")) == [("E-VALUE", "D6", error)]
+
+
+def test_an_error_value_typed_without_a_formula_is_named():
+    def typed(doc):
+        doc.row("03").current = Cell(CellError("#N/A"))
+
+    assert _errs(judge(gen_return("xlsx", change=typed))) == [("E-VALUE", "D8", "#N/A")]
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls", "ods"])
+def test_a_formula_without_a_cached_value_is_an_error_in_every_kind(kind):
+    """xlwt, like openpyxl, computes nothing: its formulas carry a blank result, which is no value."""
+
+    def uncached(doc):
+        doc.row("01").current = Cell(None, formula="=50+10")
+
+    assert [(f.check_id, f.cell) for f in judge(gen_return(kind, change=uncached), f"a.{kind}").findings] == [
+        ("E-VALUE", "D6")
+    ]
 
 
 def test_a_blank_cell_is_zero_with_a_warning():

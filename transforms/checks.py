@@ -20,6 +20,7 @@ from pbstats.schemas.forms import (
     LABEL_YEAR,
     MAX_SHEET_ROWS,
     Form,
+    Indicator,
 )
 from pbstats.schemas.registry import Registry
 
@@ -34,7 +35,7 @@ from .locate import (
     label_cells,
     text_of,
 )
-from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
+from .model import CellAt, CheckedReturn, Finding, IndicatorRow, Received, Sheet, Workbook
 from .values import norm_text, read_value
 from .workbook import OVER_BUDGET, Unreadable, read_workbook
 
@@ -245,7 +246,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
         )
 
 
-def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
+def _check_rows(out: CheckedReturn, form: Form, rows: list[IndicatorRow]) -> None:
     seen: dict[str, CellAt] = {}
     for row in rows:
         at = row.current
@@ -272,53 +273,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
             )
             continue
         seen[row.code] = at
-        ind = form.indicator(row.code)
-        out.cells[row.code] = at.ref
-        if at.uncached_formula:
-            out.findings.append(
-                Finding(
-                    "E-VALUE",
-                    f"“{ind.name}”是公式但没有计算结果，请在 Excel 中重新计算并保存，或直接填写数值",
-                    sheet=at.sheet,
-                    cell=at.ref,
-                    indicator_code=row.code,
-                )
-            )
-            continue
-        if _is_pii(at.raw):  # E-PII names this cell; the number is never read as a value
-            continue
-        got = read_value(at.raw, ind)
-        if got.problem:
-            out.findings.append(
-                Finding(
-                    "E-VALUE",
-                    f"“{ind.name}”{got.problem}",
-                    sheet=at.sheet,
-                    cell=at.ref,
-                    indicator_code=row.code,
-                    observed=mask_pii(text_of(at.raw))[:200],
-                )
-            )
-            continue
-        if got.blank:
-            shown = text_of(at.raw).strip()
-            what = f"填写的是“{shown}”" if shown else "未填写"
-            out.findings.append(
-                Finding(
-                    "W-BLANK",
-                    f"“{ind.name}”{what}，已按0处理；如确为0请直接填写0",
-                    sheet=at.sheet,
-                    cell=at.ref,
-                    indicator_code=row.code,
-                    observed=shown or None,
-                )
-            )
-        out.values[row.code] = got.value
-        if row.prior is not None and not row.prior.uncached_formula and not _is_pii(row.prior.raw):
-            prior = read_value(row.prior.raw, ind)
-            if prior.value is not None and not prior.blank:
-                out.priors[row.code] = prior.value
-                out.prior_cells[row.code] = row.prior.ref
+        _read_row(out, form.indicator(row.code), row)
     for ind in form.indicators:
         if ind.code not in seen:
             out.findings.append(
@@ -329,6 +284,65 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
                     indicator_code=ind.code,
                 )
             )
+
+
+def _read_row(out: CheckedReturn, ind: Indicator, row: IndicatorRow) -> None:
+    """The 本年 value of one indicator row (forms.md §5), and its 上年 figure where one is written."""
+    at = row.current
+    out.cells[row.code] = at.ref
+    no_value = _formula_without_value(at, ind, row.code)
+    if no_value:
+        out.findings.append(no_value)
+        return
+    if _is_pii(at.raw):  # E-PII names this cell; the number is never read as a value
+        return
+    got = read_value(at.raw, ind)
+    if got.problem:
+        out.findings.append(
+            Finding(
+                "E-VALUE",
+                f"“{ind.name}”{got.problem}",
+                sheet=at.sheet,
+                cell=at.ref,
+                indicator_code=row.code,
+                observed=mask_pii(text_of(at.raw))[:200],
+            )
+        )
+        return
+    if got.blank:
+        shown = text_of(at.raw).strip()
+        what = f"填写的是“{shown}”" if shown else "未填写"
+        out.findings.append(
+            Finding(
+                "W-BLANK",
+                f"“{ind.name}”{what}，已按0处理；如确为0请直接填写0",
+                sheet=at.sheet,
+                cell=at.ref,
+                indicator_code=row.code,
+                observed=shown or None,
+            )
+        )
+    out.values[row.code] = got.value
+    prior = row.prior
+    if prior and not (prior.uncached_formula or prior.error or _is_pii(prior.raw)):
+        was = read_value(prior.raw, ind)
+        if was.value is not None and not was.blank:
+            out.priors[row.code] = was.value
+            out.prior_cells[row.code] = prior.ref
+
+
+def _formula_without_value(at: CellAt, ind: Indicator, code: str) -> Finding | None:
+    """E-VALUE for a cell that gives no value to read (forms.md §5): a formula with no cached value, or
+    an error value where a figure should be (calamine reads both as an empty cell)."""
+    if at.uncached_formula:
+        why = "是公式但没有计算结果，请在 Excel 中重新计算并保存，或直接填写数值"
+    elif at.error:
+        why = f"的公式计算结果是错误值“{at.error}”，请修正公式后重新计算并保存，或直接填写数值"
+    else:
+        return None
+    return Finding(
+        "E-VALUE", f"“{ind.name}”{why}", sheet=at.sheet, cell=at.ref, indicator_code=code, observed=at.error
+    )
 
 
 # §6 E-PII: resident ID numbers (18 characters, checksum digit or X) and mobile numbers

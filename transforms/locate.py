@@ -100,9 +100,8 @@ def _value_right_of(sheet: Sheet, r: int, c: int, label: str) -> Labelled:
             continue
         if isinstance(v, str) and label_of(v) is not None:
             break
-        return Labelled(
-            label, CellAt(sheet.name, r, cc, v, (r, cc) in sheet.uncached_formulas), norm_text(text_of(v))
-        )
+        at = CellAt(sheet.name, r, cc, v, (r, cc) in sheet.uncached_formulas, sheet.errors.get((r, cc)))
+        return Labelled(label, at, norm_text(text_of(v)))
     return Labelled(label, None, "")
 
 
@@ -198,7 +197,9 @@ def _merge_anchors(sheet: Sheet, cols: list[int], rows: range) -> dict[tuple[int
 
 def _cell(sheet: Sheet, r: int, c: int, anchors: dict[tuple[int, int], tuple[int, int]]) -> CellAt:
     r, c = anchors.get((r, c), (r, c))  # a value merged over several cells stands in its top-left
-    return CellAt(sheet.name, r, c, sheet.value(r, c), (r, c) in sheet.uncached_formulas)
+    return CellAt(
+        sheet.name, r, c, sheet.value(r, c), (r, c) in sheet.uncached_formulas, sheet.errors.get((r, c))
+    )
 
 
 def footer_start(sheet: Sheet, header: Header) -> int:

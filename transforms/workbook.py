@@ -13,6 +13,7 @@ survey and still takes the worker down is rejected, never the run.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import struct
@@ -92,6 +93,7 @@ def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
 class _Survey:
     problem: Unreadable | None = None
     uncached: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # sheet → formulas, no value
+    errors: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)  # sheet → error values
 
 
 def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
@@ -118,8 +120,9 @@ def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
         return sheets
     if not any(any(v not in (None, "") for v in row) for s in sheets for row in s.rows):
         return Unreadable("文件中没有任何内容（所有工作表都是空的）")
-    for sheet in sheets:
+    for sheet in sheets:  # what calamine reads as an empty cell, found in the file's own structure
         sheet.uncached_formulas |= survey.uncached.get(sheet.name, set())
+        sheet.errors = survey.errors.get(sheet.name, {})
     return Workbook(sheets=sheets)
 
 
@@ -181,7 +184,7 @@ def _survey(data: bytes, suffix: str) -> _Survey:
 def survey_content(data: bytes) -> _Survey:
     """What reading these bytes would take, judged by their content alone (whatever the file is called)."""
     if data.startswith(OLE_MAGIC):
-        return _Survey(_survey_xls(data))
+        return _survey_xls(data)
     if not data.startswith(ZIP_MAGIC):
         return _Survey(Unreadable("文件已损坏或不是电子表格（无法识别的文件内容），请重新导出后报送"))
     try:
@@ -434,16 +437,28 @@ def _survey_xlsx(zf: _Members) -> _Survey:
         sheet = _scan_xlsx_sheet(xml, strings)
         if isinstance(sheet, Unreadable):
             return _Survey(sheet)
-        rows, cols, sheet_text, uncached = sheet
-        too_big = _oversized(name, rows, cols)
+        too_big = _oversized(name, sheet.rows, sheet.cols)
         if too_big:
             return _Survey(too_big)
-        text += sheet_text
+        text += sheet.text
         if text > MAX_TEXT:
-            return _Survey(Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送"))
-        if uncached:
-            out.uncached[name] = uncached
+            return _Survey(Unreadable(TOO_MUCH_TEXT))
+        if sheet.uncached:
+            out.uncached[name] = sheet.uncached
+        if sheet.errors:
+            out.errors[name] = sheet.errors
     return out
+
+
+@dataclass
+class _SheetScan:
+    """What the survey of one sheet's XML found."""
+
+    rows: int
+    cols: int
+    text: int = 0  # characters its shared strings put into cells
+    uncached: set[tuple[int, int]] = field(default_factory=set)  # formulas with no cached value
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)  # cells whose value is an error
 
 
 _ROW_REFS = re.compile(rb"<(?:[\w.-]+:)?row\s[^<>]*?\br=\"(\d{1,7})\"")
@@ -457,15 +472,17 @@ _F_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s/>]")
 _C_OPEN = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*>")
 _C_CLOSE = re.compile(rb"</(?:[\w.-]+:)?c>")
 _V_FILLED = re.compile(rb"<(?:[\w.-]+:)?v>\s*[^<\s]")
+_ERROR_CELL = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*?\bt\s*=\s*[\"']e[\"'][^<>]*>")
+_V_TEXT = re.compile(rb"<(?:[\w.-]+:)?v>([^<]*)<")
 
 
-def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int, set] | Unreadable:
+def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Unreadable:
     """Rows and columns the sheet spans (as calamine places cells, with or without `r`), the text its
-    shared strings put into cells, and its formulas without a cached value. Regular expressions do
-    the counting; Python walks cell by cell only for a sheet whose cells carry no `r`."""
+    shared strings put into cells, its formulas without a cached value and its error values. Regular
+    expressions do the counting; Python walks cell by cell only for a sheet whose cells carry no `r`."""
     elements = xml.count(b"<row"), xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/")
     if elements[0] > MAX_ROWS_SEEN or elements[1] > MAX_CELLS:  # more elements than any return has
-        return elements[0], max(elements[1] // max(elements[0], 1), 1), 0, set()
+        return _SheetScan(elements[0], max(elements[1] // max(elements[0], 1), 1))
     placed = _placed_as_written(xml)
     if placed is not None:
         rows, cols = placed
@@ -486,8 +503,15 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
         and max(sizes) * refs > MAX_TEXT // 4
     ):
         text = sum(sizes[i] for i in map(int, _SHARED_REFS.findall(xml)) if i < len(sizes))
+    if rows * max(cols, 1) > MAX_CELLS:
+        return _SheetScan(rows, cols, text)
+    return _SheetScan(rows, cols, text, _uncached_formulas(xml), _error_values(xml))
+
+
+def _uncached_formulas(xml: bytes) -> set[tuple[int, int]]:
+    """The cells of a sheet (placed by `r`) holding a formula with no cached value."""
     uncached: set[tuple[int, int]] = set()
-    for m in _F_TAG.finditer(xml) if rows * max(cols, 1) <= MAX_CELLS else ():
+    for m in _F_TAG.finditer(xml):
         start = xml.rfind(b"<", max(0, m.start() - 4096), m.start())
         cell = _C_OPEN.match(xml, xml.rfind(b"<c ", max(0, m.start() - 4096), m.start() + 1))
         end = _C_CLOSE.search(xml, m.end(), m.end() + 65536)
@@ -497,7 +521,25 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
             ref = _A1_RE.search(_attrs(cell.group(0)[2:-1]).get(b"r", b""))
             if ref:
                 uncached.add((int(ref.group(2)) - 1, _col_index(ref.group(1))))
-    return rows, cols, text, uncached
+    return uncached
+
+
+def _error_values(xml: bytes) -> dict[tuple[int, int], str]:
+    """The cells of a sheet (placed by `r`) whose value is an error (`t="e"`), with the error's text."""
+    errors: dict[tuple[int, int], str] = {}
+    for m in _ERROR_CELL.finditer(xml) if b'"e"' in xml or b"'e'" in xml else ():
+        if m.group(0).endswith(b"/>") or len(errors) >= MAX_MERGES:
+            continue
+        end = _C_CLOSE.search(xml, m.end(), m.end() + 65536)
+        value = _V_TEXT.search(xml, m.end(), end.start()) if end else None
+        ref = _A1_RE.search(_attrs(m.group(0)[2:-1]).get(b"r", b""))
+        if value and value.group(1).strip() and ref:
+            errors[(int(ref.group(2)) - 1, _col_index(ref.group(1)))] = _error_text(value.group(1))
+    return errors
+
+
+def _error_text(raw: bytes) -> str:
+    return html.unescape(raw.decode("utf-8", "replace")).strip()[:40]
 
 
 _ROW_OR_CELL = re.compile(rb"<(?:row|c)[\s/>]")
@@ -517,15 +559,16 @@ def _placed_as_written(xml: bytes) -> tuple[int, int] | None:
     return rows, max((_col_index(x) + 1 for x in {col for _, col, _ in placed if col}), default=0)
 
 
-def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int, set] | Unreadable:
+def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Unreadable:
     """`_scan_xlsx_sheet` tag by tag, for cells placed by their order; it stops at the first sign
     that the sheet is beyond any return."""
     sizes = strings.sizes
     rows = cols = text = 0
     row = col = -1
-    in_cell = shared = has_f = has_v = in_v = False
+    in_cell = shared = error = has_f = has_v = in_v = False
     v_start = 0
     uncached: set[tuple[int, int]] = set()
+    errors: dict[tuple[int, int], str] = {}
     for m in _TAG_RE.finditer(xml):
         closing, tag, raw = m.group(1), m.group(2), m.group(3)
         if closing:
@@ -535,6 +578,8 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
                 has_v = has_v or bool(value)
                 if shared and value.isdigit() and int(value) < len(sizes):
                     text += sizes[int(value)]
+                if error and value and len(errors) < MAX_MERGES:
+                    errors[(row, col)] = _error_text(value)
             elif tag == b"c" and in_cell:
                 if has_f and not has_v and len(uncached) < MAX_MERGES:
                     uncached.add((row, col))
@@ -560,19 +605,20 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
             else:
                 col, row = col + 1, max(row, 0)
             rows, cols = max(rows, row + 1), max(cols, col + 1)
-            in_cell, shared = not raw.endswith(b"/"), attrs.get(b"t") == b"s"
+            in_cell, shared, error = not raw.endswith(b"/"), attrs.get(b"t") == b"s", attrs.get(b"t") == b"e"
             has_f = has_v = False
         elif tag == b"v" and in_cell and not raw.endswith(b"/"):
             in_v, v_start = True, m.end()
         elif tag == b"f" and in_cell:
             has_f = True
-    return rows, cols, text, uncached
+    return _SheetScan(rows, cols, text, uncached, errors)
 
 
 # --- .ods ---------------------------------------------------------------------------------------
 
 _ODS_TAG_RE = re.compile(rb"<(/?)table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^<>]*)>")
 _ODS_TEXT_RE = re.compile(rb">[^<]*[^<\s]")
+_ODS_ERROR = re.compile(rb"""\bvalue-type\s*=\s*["']error["']""")
 
 
 def _repeat(attrs: dict[bytes, bytes], key: bytes) -> int | None:
@@ -596,7 +642,7 @@ def _survey_ods(zf: _Members) -> _Survey:
     tables.settle(xml, len(xml))
     if tables.open_tags:  # calamine loops for ever on a table, row or cell that never ends
         return _Survey(Unreadable(MALFORMED))
-    return _Survey(tables.problem(), tables.uncached)
+    return _Survey(tables.problem(), tables.uncached, tables.errors)
 
 
 class _OdsTables:
@@ -604,6 +650,7 @@ class _OdsTables:
 
     def __init__(self) -> None:
         self.uncached: dict[str, set[tuple[int, int]]] = {}
+        self.errors: dict[str, dict[tuple[int, int], str]] = {}
         self.depth = self.cells = self.text = 0
         self.name = ""
         self.rows = self.last_row = self.last_col = 0  # of the current table
@@ -641,6 +688,11 @@ class _OdsTables:
             found = self.uncached.setdefault(self.name, set())
             if len(found) < MAX_MERGES:
                 found.update((self.rows, c) for c in range(col, min(col + repeat, col + 100)))
+        elif attrs.get(b"value-type") == b"error":  # LibreOffice's calcext:value-type; calamine reads ""
+            errors = self.errors.setdefault(self.name, {})
+            text = _error_text(_TEXT_RE.sub(b"", inner)) or "#VALUE!"
+            for c in range(col, min(col + repeat, col + 100)) if len(errors) < MAX_MERGES else ():
+                errors[(self.rows, c)] = text
 
     def step(self, closing: bool, tag: bytes, raw: bytes, end: int) -> Unreadable | None:
         if closing:  # tables, rows and cells must nest: calamine reads past a missing end to EOF and spins
@@ -660,6 +712,8 @@ class _OdsTables:
         if closing:
             return None
         attrs = _attrs(raw)
+        if _ODS_ERROR.search(raw):  # office:value-type says "string", calcext:value-type "error"
+            attrs[b"value-type"] = b"error"
         repeat = _repeat(attrs, b"number-columns-repeated")
         if repeat is None:
             return Unreadable(MALFORMED)
@@ -713,14 +767,14 @@ _FREE, _END = 0xFFFFFFFF, 0xFFFFFFFE
 _CELL_RECORDS = {0x0203, 0x0204, 0x00D6, 0x0205, 0x027E, 0x00FD, 0x0006}
 
 
-def _survey_xls(data: bytes) -> Unreadable | None:
+def _survey_xls(data: bytes) -> _Survey:
     stream = _ole_stream(data, ("Workbook", "Book"))
     if stream is None:
-        return Unreadable(MALFORMED)
+        return _Survey(Unreadable(MALFORMED))
     try:
         return _scan_biff(stream)
     except (struct.error, IndexError, ValueError):
-        return Unreadable(MALFORMED)
+        return _Survey(Unreadable(MALFORMED))
 
 
 def _ole_stream(data: bytes, names: tuple[str, ...]) -> bytes | None:
@@ -792,77 +846,142 @@ def _ole_stream(data: bytes, names: tuple[str, ...]) -> bytes | None:
         return None
 
 
-def _scan_biff(stream: bytes) -> Unreadable | None:
+# the error values of an .xls cell (MS-XLS BErr), which calamine reads as an empty cell
+XLS_ERRORS = {
+    0x00: "#NULL!",
+    0x07: "#DIV/0!",
+    0x0F: "#VALUE!",
+    0x17: "#REF!",
+    0x1D: "#NAME?",
+    0x24: "#NUM!",
+    0x2A: "#N/A",
+    0x2B: "#GETTING_DATA",
+}
+TOO_MUCH_TEXT = "工作簿中的文字内容远超报表的规模，请删除无关内容后报送"
+
+
+def _scan_biff(stream: bytes) -> _Survey:
+    return _BiffScan(stream).run()
+
+
+class _BiffScan:
     """Walk the BIFF records as calamine will: every sheet (a BOUNDSHEET points at its substream) is
     read at once, each reserving what its DIMENSIONS record declares and the rectangle its cells
-    span; a shared-string cell gets its own copy of the string."""
-    pos, n = 0, len(stream)
-    strings: list[int] = []
-    boundsheets: list[int] = []
-    sizes: dict[int, int] = {}  # offset of a sheet's BOF → cells calamine allocates for it
-    text = depth = start = 0
-    extent: list[int] | None = None  # min row, min col, max row, max col of the current substream
-    reserve = 0
-    while pos + 4 <= n:
-        kind, length = struct.unpack_from("<HH", stream, pos)
-        at, body = pos, stream[pos + 4 : pos + 4 + length]
-        pos += 4 + length
+    span; a shared-string cell gets its own copy of the string. On the way, the formulas whose result
+    calamine reads as an empty cell: an error value, or none (a blank result, all that xlwt writes)."""
+
+    def __init__(self, stream: bytes) -> None:
+        self.stream = stream
+        self.strings: list[int] = []
+        self.boundsheets: list[tuple[int, str]] = []  # offset of a sheet's BOF, its name
+        self.sizes: dict[int, int] = {}  # offset of a sheet's BOF → cells calamine allocates for it
+        self.text = self.depth = self.start = self.reserve = 0
+        self.extent: list[int] | None = None  # min row, min col, max row, max col of the current substream
+        self.uncached: dict[int, set[tuple[int, int]]] = {}  # offset of a sheet's BOF → its cells
+        self.errors: dict[int, dict[tuple[int, int], str]] = {}
+
+    def run(self) -> _Survey:
+        pos, n = 0, len(self.stream)
+        while pos + 4 <= n:
+            kind, length = struct.unpack_from("<HH", self.stream, pos)
+            problem = self._record(kind, self.stream[pos + 4 : pos + 4 + length], pos, pos + 4 + length)
+            if problem:
+                return _Survey(problem)
+            pos += 4 + length
+        if any(p not in self.sizes for p, _ in self.boundsheets):
+            return _Survey(Unreadable(MALFORMED))  # a sheet that points into the middle of something else
+        if sum(self.sizes[p] for p, _ in self.boundsheets) > MAX_BOOK_CELLS * 2:
+            return _Survey(Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送"))
+        named = [(p, name) for p, name in self.boundsheets]
+        return _Survey(
+            uncached={name: self.uncached[p] for p, name in named if p in self.uncached},
+            errors={name: self.errors[p] for p, name in named if p in self.errors},
+        )
+
+    def _record(self, kind: int, body: bytes, at: int, after: int) -> Unreadable | None:
         if kind == 0x0809:  # BOF: a substream begins (depth 2: a chart inside a sheet, skipped)
-            depth += 1
-            if depth == 1:
-                start, extent, reserve = at, None, 0
+            self.depth += 1
+            if self.depth == 1:
+                self.start, self.extent, self.reserve = at, None, 0
         elif kind == 0x000A:  # EOF
-            if depth == 1:
-                rows = cols = 0
-                if extent is not None:
-                    rows, cols = extent[2] - extent[0] + 1, extent[3] - extent[1] + 1
-                    too_big = _oversized(f"第{len(sizes)}个工作表", rows, cols)
-                    if too_big:
-                        return too_big
-                sizes[start] = max(rows * cols, reserve)
-            depth = max(depth - 1, 0)
-        elif depth != 1:
-            continue
+            return self._end()
+        elif self.depth != 1:
+            return None
         elif kind == 0x0085 and len(body) >= 4:
-            boundsheets.append(struct.unpack_from("<I", body, 0)[0])
-            if len(boundsheets) > MAX_SHEETS * 4:
+            self.boundsheets.append((struct.unpack_from("<I", body, 0)[0], _sheet_name(body)))
+            if len(self.boundsheets) > MAX_SHEETS * 4:
                 return Unreadable(
                     f"工作簿有超过 {MAX_SHEETS * 4} 个工作表，远超报表的规模，请删除无关的工作表后报送"
                 )
         elif kind == 0x00FC:
-            segments, look = [body], pos
-            while look + 4 <= n:
-                follow, size = struct.unpack_from("<HH", stream, look)
-                if follow != 0x003C:
-                    break
-                segments.append(stream[look + 4 : look + 4 + size])
-                look += 4 + size
-            strings = _string_lengths(segments)
+            self.strings = _string_lengths(self._continued(body, after))
         elif kind == 0x0200:
             declared = _dimensions(body)
             if isinstance(declared, Unreadable):
                 return declared
-            reserve = max(reserve, declared)
-        elif kind in _CELL_RECORDS or kind == 0x00BD:
-            if len(body) < 6:
-                continue
-            row, col = struct.unpack_from("<HH", body, 0)
-            last = struct.unpack_from("<H", body, len(body) - 2)[0] if kind == 0x00BD else col
-            if extent is None:
-                extent = [row, col, row, max(col, last)]
-            else:
-                extent = [min(extent[0], row), min(extent[1], col), max(extent[2], row), max(extent[3], last)]
-            if kind == 0x00FD and len(body) >= 10:
-                index = struct.unpack_from("<I", body, 6)[0]
-                if index < len(strings):
-                    text += strings[index]
-        if text > MAX_TEXT:
-            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
-    if any(p not in sizes for p in boundsheets):
-        return Unreadable(MALFORMED)  # a sheet that points into the middle of something else
-    if sum(sizes[p] for p in boundsheets) > MAX_BOOK_CELLS * 2:
-        return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
-    return None
+            self.reserve = max(self.reserve, declared)
+        elif (kind in _CELL_RECORDS or kind == 0x00BD) and len(body) >= 6:
+            self._cell(kind, body)
+        return Unreadable(TOO_MUCH_TEXT) if self.text > MAX_TEXT else None
+
+    def _end(self) -> Unreadable | None:
+        if self.depth == 1:
+            rows = cols = 0
+            if self.extent is not None:
+                rows, cols = self.extent[2] - self.extent[0] + 1, self.extent[3] - self.extent[1] + 1
+                too_big = _oversized(f"第{len(self.sizes)}个工作表", rows, cols)
+                if too_big:
+                    return too_big
+            self.sizes[self.start] = max(rows * cols, self.reserve)
+        self.depth = max(self.depth - 1, 0)
+        return None
+
+    def _continued(self, body: bytes, after: int) -> list[bytes]:
+        """A record's body and those of the CONTINUE records after it."""
+        segments, look = [body], after
+        while look + 4 <= len(self.stream):
+            follow, size = struct.unpack_from("<HH", self.stream, look)
+            if follow != 0x003C:
+                break
+            segments.append(self.stream[look + 4 : look + 4 + size])
+            look += 4 + size
+        return segments
+
+    def _cell(self, kind: int, body: bytes) -> None:
+        row, col = struct.unpack_from("<HH", body, 0)
+        last = struct.unpack_from("<H", body, len(body) - 2)[0] if kind == 0x00BD else col
+        e = self.extent
+        self.extent = (
+            [row, col, row, max(col, last)]
+            if e is None
+            else [min(e[0], row), min(e[1], col), max(e[2], row), max(e[3], last)]
+        )
+        if kind == 0x00FD and len(body) >= 10:
+            index = struct.unpack_from("<I", body, 6)[0]
+            if index < len(self.strings):
+                self.text += self.strings[index]
+        elif kind == 0x0006 and len(body) >= 14 and body[12:14] == b"\xff\xff":  # FORMULA, not a number
+            if body[6] == 2:
+                self._error(row, col, body[8])
+            elif body[6] == 3:
+                found = self.uncached.setdefault(self.start, set())
+                if len(found) < MAX_MERGES:
+                    found.add((row, col))
+        elif kind == 0x0205 and len(body) >= 8 and body[7] == 1:  # BOOLERR holding an error
+            self._error(row, col, body[6])
+
+    def _error(self, row: int, col: int, code: int) -> None:
+        found = self.errors.setdefault(self.start, {})
+        if len(found) < MAX_MERGES:
+            found[(row, col)] = XLS_ERRORS.get(code, "#VALUE!")
+
+
+def _sheet_name(body: bytes) -> str:
+    """A BOUNDSHEET record's sheet name (BIFF8: a short string, 8-bit or UTF-16)."""
+    if len(body) < 8:
+        return ""
+    count, wide = body[6], body[7] & 1
+    return body[8 : 8 + count * (2 if wide else 1)].decode("utf-16-le" if wide else "latin-1", "replace")
 
 
 def _dimensions(body: bytes) -> int | Unreadable:
