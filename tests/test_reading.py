@@ -179,6 +179,79 @@ def test_a_formula_without_a_cached_value_is_an_error_in_every_kind(kind):
     ]
 
 
+def _cover(style: str, span: int = 1, value_span: int = 1):
+    """Each cover item on a line of its own from column B, in cells merged as given."""
+
+    def change(doc):
+        for item in doc.cover.values():
+            item.style, item.span, item.value_span = style, span, value_span
+        doc.cover_rows = [[(key, 1)] for key in ("form_id", "issuer", "org_name", "org_code", "year")]
+
+    return change
+
+
+def _footer(style: str, span: int = 1, value_span: int = 1):
+    def change(doc):
+        for item in doc.footer.values():
+            item.style, item.span, item.value_span = style, span, value_span
+        step = span + (value_span if style == "next" else 0)
+        doc.footer_rows = [[("head", 0), ("filler", step)], [("phone", 0), ("date", step)]]
+
+    return change
+
+
+def _set(**attrs):
+    def change(doc):
+        for name, value in attrs.items():
+            setattr(doc, name, value)
+
+    return change
+
+
+MERGED_LAYOUTS = {
+    "header-over-two-rows": _set(header_rows=2),
+    "header-over-two-rows-no-prior": _set(header_rows=2, columns=["name", "code", "unit", "current", "note"]),
+    "header-over-two-rows-prior-first": _set(
+        header_rows=2, columns=["name", "code", "unit", "prior", "current", "note"]
+    ),
+    "header-over-two-rows-no-number-row": _set(header_rows=2, column_numbers=False),
+    "figures-merged-across-two-columns": _set(current_span=2),
+    "figures-merged-under-a-two-row-header": _set(current_span=2, header_rows=2),
+    "cover-labels-merged": _cover("next", span=2),
+    "cover-labels-merged-wide": _cover("next", span=4),
+    "cover-values-merged": _cover("next", value_span=2),
+    "cover-label-and-value-merged": _cover("full", span=3),
+    "footer-labels-merged": _footer("next", span=2),
+    "footer-labels-merged-wide": _footer("next", span=4),
+    "footer-values-merged": _footer("next", value_span=2),
+    "footer-label-and-value-merged": _footer("full", span=2),
+}
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls", "ods"])
+@pytest.mark.parametrize("layout", MERGED_LAYOUTS)
+def test_merged_headers_labels_and_figures_read_as_the_plain_layout(layout, kind):
+    """forms.md §3: a merged range's value stands in every cell it covers when labels are looked for
+    (the second row of a two-row header holds 指标名称, 代码 and 本年), and a figure merged across
+    columns sits in the merged range's top-left cell."""
+    ret = judge(gen_return(kind, change=MERGED_LAYOUTS[layout]), f"张家村2025年报.{kind}")
+    assert ids(ret) == [], [f.message for f in ret.findings]
+    assert (ret.form_id, ret.org_code, ret.year) == ("DJ-1", VILLAGE, 2025)
+    assert {k: float(v) for k, v in ret.values.items()} == {
+        k: float(v) for k, v in good_values("DJ-1").items()
+    }
+
+
+def test_a_figure_merged_across_two_columns_is_named_by_its_top_left_cell():
+    def merged(doc):
+        doc.current_span, doc.header_rows = 2, 2
+        doc.row("01").current = Cell("三")
+
+    ret = judge(gen_return("ods", change=merged), "a.ods")
+    assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D7")]
+    assert ret.cells["02"] == "D8" and ret.prior_cells == {}
+
+
 def test_a_blank_cell_is_zero_with_a_warning():
     ret = judge(make_return(values={"05": None}))
     assert ids(ret) == ["W-BLANK"] and ret.values["05"] == 0

@@ -130,13 +130,45 @@ class Header:
 
 
 def find_header(sheet: Sheet) -> Header | None:
-    for r, row in enumerate(sheet.rows[: COVER_SCAN_ROWS + 20]):
-        cols = {norm_text(v): c for c, v in enumerate(row) if isinstance(v, str) and v.strip()}
+    """The first row holding 指标名称, 代码 and 本年, a merged label standing in every cell it covers: so
+    the second row of a header over two rows (指标名称 merged down, 本年 under a group label) is the
+    header row. A label merged across columns names its first column, where a merged figure stands."""
+    for r, row in enumerate(_merged_labels(sheet, COVER_SCAN_ROWS + 20)):
+        cols: dict[str, int] = {}
+        for c, v in enumerate(row):
+            if isinstance(v, str) and v.strip():
+                cols.setdefault(norm_text(v), c)
         if HEADER_NAME in cols and HEADER_CODE in cols and HEADER_CURRENT in cols:
             return Header(
                 r, cols[HEADER_NAME], cols[HEADER_CODE], cols[HEADER_CURRENT], cols.get(HEADER_PRIOR)
             )
     return None
+
+
+MAX_FILLED = 100_000  # covered cells given their merge's label; a header has a few dozen
+
+
+def _merged_labels(sheet: Sheet, rows: int) -> list[list[CellValue]]:
+    """The sheet's first rows with the text of each merged range in every blank cell it covers."""
+    if not sheet.merged:
+        return sheet.rows[:rows]
+    head = [list(row) for row in sheet.rows[:rows]]
+    filled = 0
+    for r0, c0, r1, c1 in sheet.merged:
+        if r0 >= len(head) or c0 >= len(head[r0]):
+            continue
+        label = head[r0][c0]
+        if not isinstance(label, str) or not label.strip():
+            continue
+        for r in range(r0, min(r1 + 1, len(head))):
+            row = head[r]
+            for c in range(c0, min(c1 + 1, len(row))):
+                if row[c] is None or row[c] == "":
+                    row[c] = label
+            filled += min(c1 + 1, len(row)) - c0
+        if filled > MAX_FILLED:
+            break
+    return head
 
 
 def code_text(v: CellValue) -> str | None:

@@ -94,6 +94,9 @@ class _Survey:
     problem: Unreadable | None = None
     uncached: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # sheet → formulas, no value
     errors: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)  # sheet → error values
+    merged: dict[str, list[tuple[int, int, int, int]]] = field(
+        default_factory=dict
+    )  # where calamine has none
 
 
 def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
@@ -123,6 +126,7 @@ def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
     for sheet in sheets:  # what calamine reads as an empty cell, found in the file's own structure
         sheet.uncached_formulas |= survey.uncached.get(sheet.name, set())
         sheet.errors = survey.errors.get(sheet.name, {})
+        sheet.merged = sheet.merged or survey.merged.get(sheet.name, [])
     return Workbook(sheets=sheets)
 
 
@@ -642,7 +646,7 @@ def _survey_ods(zf: _Members) -> _Survey:
     tables.settle(xml, len(xml))
     if tables.open_tags:  # calamine loops for ever on a table, row or cell that never ends
         return _Survey(Unreadable(MALFORMED))
-    return _Survey(tables.problem(), tables.uncached, tables.errors)
+    return _Survey(tables.problem(), tables.uncached, tables.errors, tables.merged)
 
 
 class _OdsTables:
@@ -651,6 +655,7 @@ class _OdsTables:
     def __init__(self) -> None:
         self.uncached: dict[str, set[tuple[int, int]]] = {}
         self.errors: dict[str, dict[tuple[int, int], str]] = {}
+        self.merged: dict[str, list[tuple[int, int, int, int]]] = {}  # calamine gives no merges for .ods
         self.depth = self.cells = self.text = 0
         self.name = ""
         self.rows = self.last_row = self.last_col = 0  # of the current table
@@ -718,12 +723,22 @@ class _OdsTables:
         if repeat is None:
             return Unreadable(MALFORMED)
         repeat = max(0, min(repeat, EXCEL_COLS - self.col))
+        if b"number-columns-spanned" in attrs or b"number-rows-spanned" in attrs:
+            self._merge(attrs)
         if raw.endswith(b"/"):
             self._cell(attrs, self.col, repeat, b"value-type" in attrs or b"formula" in attrs, b"")
         else:
             self.pending = (end, attrs, self.col, repeat)
         self.col += repeat
         return None
+
+    def _merge(self, attrs: dict[bytes, bytes]) -> None:
+        cols = _repeat(attrs, b"number-columns-spanned") or 1
+        rows = _repeat(attrs, b"number-rows-spanned") or 1
+        merged = self.merged.setdefault(self.name, [])
+        if (rows > 1 or cols > 1) and len(merged) < MAX_MERGES:
+            last_row, last_col = min(self.rows + rows, EXCEL_ROWS), min(self.col + cols, EXCEL_COLS)
+            merged.append((self.rows, self.col, last_row - 1, last_col - 1))
 
     def _table(self, closing: bool, raw: bytes) -> Unreadable | None:
         if closing:
