@@ -402,12 +402,8 @@ def find_pii(book: Workbook) -> list[Finding]:
                 text = v if v.__class__ is str else _pii_text(v)
                 if not text or len(text) < 11:
                     continue
-                if (r, c) in allowed:  # the 联系电话 value: only what else the cell holds counts
-                    text = (
-                        re.sub(r"^.*?联系电话[:：]?[-+\d]+", "", norm_text(text))
-                        if LABEL_PHONE in text
-                        else ""
-                    )
+                if (r, c) in allowed:
+                    text = _besides_phone_numbers(text)
                 kind = _pii_kind(text)
                 if kind and len(found) >= MAX_SAME_CHECK:
                     more += 1  # counted, not described: a roster of thousands needs no list of thousands
@@ -422,6 +418,14 @@ def find_pii(book: Workbook) -> list[Finding]:
                         )
                     )
     return found + ([_more("E-PII", more)] if more else [])
+
+
+def _besides_phone_numbers(text: str) -> str:
+    """What the 联系电话 cell holds besides the contact's numbers, which may be several (a mobile and a
+    landline, two mobiles): the text before the label, and after it all but the mobile numbers. An ID
+    number there is still personal data out of place."""
+    before, label, after = norm_text(text).rpartition(LABEL_PHONE)
+    return f"{before}{label} {MOBILE_RE.sub(' ', after)}"
 
 
 def _pii_kind(text: str) -> str | None:
