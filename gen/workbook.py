@@ -111,9 +111,12 @@ def _write_xlsx(book: Book, *, macro: bool) -> bytes:
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     cached: dict[tuple[int, str], CellValue] = {}  # (sheet index, A1) -> cached formula result
+    bulk: dict[int, tuple[str, str]] = {}  # sheet index -> its extent and <sheetData>, for a large sheet
     for index, grid in enumerate(book.sheets):
         ws = wb.create_sheet(grid.name)
-        for (row, col), cell in sorted(grid.cells.items()):
+        if _plain_and_large(grid):
+            bulk[index] = _sheet_data(grid)
+        for (row, col), cell in sorted(grid.cells.items()) if index not in bulk else ():
             target = ws.cell(row=row + 1, column=col + 1)
             if cell.formula is not None:
                 target.value = cell.formula
@@ -140,8 +143,38 @@ def _write_xlsx(book: Book, *, macro: bool) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return _patch_xlsx(
-        buf.getvalue(), cached, macro=macro, shared_strings=book.shared_strings, saved_at=book.saved_at
+        buf.getvalue(), cached, bulk, macro=macro, shared_strings=book.shared_strings, saved_at=book.saved_at
     )
+
+
+BULK_CELLS = 5_000  # a sheet larger than this (an appendix) is written as XML here: openpyxl takes seconds
+
+
+def _plain_and_large(grid: Grid) -> bool:
+    return len(grid.cells) > BULK_CELLS and all(
+        c.formula is None and not c.bold and isinstance(c.value, str | int | float)
+        for c in grid.cells.values()
+    )
+
+
+def _sheet_data(grid: Grid) -> tuple[str, str]:
+    """The extent (A1:X99) and <sheetData> of a sheet of plain values, as openpyxl writes them."""
+    from openpyxl.utils import get_column_letter
+
+    rows: dict[int, list[str]] = {}
+    for (row, col), cell in sorted(grid.cells.items()):
+        ref = f"{get_column_letter(col + 1)}{row + 1}"
+        value = cell.value
+        if isinstance(value, str):
+            space = ' xml:space="preserve"' if value != value.strip() else ""
+            rows.setdefault(row, []).append(
+                f'<c r="{ref}" t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>'
+            )
+        else:
+            rows.setdefault(row, []).append(f'<c r="{ref}" t="n"><v>{_num(value)}</v></c>')
+    body = "".join(f'<row r="{row + 1}">{"".join(cells)}</row>' for row, cells in rows.items())
+    last_row, last_col = max(r for r, _ in grid.cells), max(c for _, c in grid.cells)
+    return f"A1:{get_column_letter(last_col + 1)}{last_row + 1}", f"<sheetData>{body}</sheetData>"
 
 
 _INLINE = re.compile(
@@ -152,6 +185,7 @@ _INLINE = re.compile(
 def _patch_xlsx(
     data: bytes,
     cached: dict[tuple[int, str], CellValue],
+    bulk: dict[int, tuple[str, str]],
     *,
     macro: bool,
     shared_strings: bool,
@@ -178,6 +212,10 @@ def _patch_xlsx(
             continue
         xml = parts[name].decode("utf-8")
         index = int(m.group(1)) - 1
+        if index in bulk:
+            dimension, data = bulk[index]
+            xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>', xml, count=1)
+            xml = re.sub(r"<sheetData */>|<sheetData></sheetData>", lambda _, d=data: d, xml, count=1)
         for (sheet, ref), value in cached.items():
             if sheet == index:
                 xml = re.sub(

@@ -134,6 +134,7 @@ def gen_return(
     change: Callable[[ReturnDoc], object] | None = None,
     *,
     sheets_after: list[Grid] = (),
+    shared_strings: bool = False,
 ) -> bytes:
     """The same clean return as `make_return`, laid out and written by the generator (gen/) in any file
     kind, after `change` has edited its layout."""
@@ -153,7 +154,7 @@ def gen_return(
     doc.after.extend(sheets_after)
     if change is not None:
         change(doc)
-    return write_book(Book(render(doc)[0], datetime(2026, 1, 12, 9, 30)), kind)
+    return write_book(Book(render(doc)[0], datetime(2026, 1, 12, 9, 30), shared_strings=shared_strings), kind)
 
 
 def drop(inbox: Path, name: str, data: bytes, when: datetime | None = None) -> Path:

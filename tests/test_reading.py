@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import openpyxl
 import pytest
 
-from pbstats.gen.workbook import Cell, CellError
+from pbstats.gen.submission import appendix_sheet
+from pbstats.gen.workbook import Cell, CellError, Grid
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file, mask_pii
@@ -250,6 +253,88 @@ def test_a_figure_merged_across_two_columns_is_named_by_its_top_left_cell():
     ret = judge(gen_return("ods", change=merged), "a.ods")
     assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D7")]
     assert ret.cells["02"] == "D8" and ret.prior_cells == {}
+
+
+def _unpacked(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return sum(i.file_size for i in zf.infolist())
+
+
+@pytest.fixture(scope="module")
+def with_appendix() -> dict[str, bytes]:
+    """The clean return beside an appendix of 11,000 members × 30 columns (330,000 cells), as Excel
+    saves it (shared strings: 1.3 MB, 11 MB unpacked) and as WPS saves an .xls."""
+    appendix = appendix_sheet(random.Random(9), 11_000, 30)
+    return {
+        "xlsx": gen_return("xlsx", sheets_after=[appendix], shared_strings=True),
+        "xls": gen_return("xls", sheets_after=[appendix]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_large_side_sheet_is_read_and_the_form_found(with_appendix, kind):
+    """forms.md §6: the 10,000-row limit is the form sheet's; a file within 20 MB / 100 MB is read."""
+    data = with_appendix[kind]
+    if kind == "xlsx":
+        assert 1_000_000 < len(data) < 2_000_000 and 10_000_000 < _unpacked(data) < 20_000_000
+    ret = judge(data, f"张家村2025年报.{kind}")
+    assert ids(ret) == [], [f.message for f in ret.findings]
+    assert {k: float(v) for k, v in ret.values.items()} == {
+        k: float(v) for k, v in good_values("DJ-1").items()
+    }
+
+
+def test_a_large_side_sheet_is_not_kept_beyond_its_head(with_appendix):
+    """Only the form's sheet is kept whole: of a sheet too large to be the form, the head (where a
+    表号 would stand) and the cells that may hold personal data; nothing else reaches Python."""
+    from pbstats.transforms.locate import COVER_SCAN_ROWS
+    from pbstats.transforms.workbook import read_unguarded
+
+    book = read_unguarded(with_appendix["xlsx"], "a.xlsx")
+    form, appendix = book.sheets
+    assert form.whole and not appendix.whole and appendix.total_rows == 11_001
+    assert len(appendix.rows[0]) == 30 and not any(appendix.rows[COVER_SCAN_ROWS:])
+
+
+def _long_sheet(rows: int, at: tuple[int, int], value: object) -> Grid:
+    """A narrow side sheet of `rows` rows, its data from column B, with `value` at `at`."""
+    grid = Grid("名单")
+    for r in range(rows):
+        grid.put(r, 1, f"第{r + 1}户")
+        grid.put(r, 2, r % 7)
+    grid.put(*at, value)
+    return grid
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_personal_number_deep_in_a_large_side_sheet_is_still_found(kind):
+    sheet = _long_sheet(10_500, (10_400, 3), "联系人 13912345678")
+    ret = judge(gen_return(kind, sheets_after=[sheet]), f"a.{kind}")
+    assert [(f.check_id, f.sheet, f.cell) for f in ret.findings] == [("E-PII", "名单", "D10401")]
+
+
+def test_a_contact_number_deep_in_a_large_side_sheet_is_let_through():
+    sheet = _long_sheet(10_500, (10_400, 3), "联系电话")
+    sheet.put(10_400, 4, "13912345678")
+    assert ids(judge(gen_return("xlsx", sheets_after=[sheet]))) == []
+
+
+def test_a_form_sheet_over_10000_rows_is_still_refused():
+    edited = openpyxl.load_workbook(io.BytesIO(make_return()))
+    edited.active["A10500"] = "以下空白"
+    out = io.BytesIO()
+    edited.save(out)
+    ret = judge(out.getvalue())
+    assert ids(ret) == ["E-FILE"] and "10000 行" in ret.findings[0].message
+
+
+def test_a_form_sheet_too_wide_for_a_form_is_still_refused():
+    edited = openpyxl.load_workbook(io.BytesIO(make_return()))
+    edited.active.cell(row=9000, column=40, value="x")
+    out = io.BytesIO()
+    edited.save(out)
+    ret = judge(out.getvalue())
+    assert ids(ret) == ["E-FILE"] and "远超报表的规模" in ret.findings[0].message
 
 
 def test_a_blank_cell_is_zero_with_a_warning():

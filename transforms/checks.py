@@ -129,6 +129,16 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
             )
         )
         return out, book
+    if not sheet.whole:  # kept in part only: it is far beyond a form's size
+        out.findings.append(
+            Finding(
+                "E-FILE",
+                f"报表所在工作表的使用范围达 {len(sheet.rows)} 行 × {sheet.total_cols} 列，"
+                "远超报表的规模，请删除无关内容后报送",
+                sheet=sheet.name,
+            )
+        )
+        return out, book
     header = find_header(sheet)
     if header is None:
         out.findings.append(

@@ -51,6 +51,8 @@ class Sheet:
     uncached_formulas: set[tuple[int, int]] = field(default_factory=set)  # formulas with no cached value
     errors: dict[tuple[int, int], str] = field(default_factory=dict)  # cells holding an error value (#N/A)
     total_rows: int = 0  # rows the sheet declares, even where only its head was kept
+    total_cols: int = 0
+    whole: bool = True  # False: too large for a form, only its head and what may be personal data kept
     # (row, col, label, rest) of its labelled cells, once asked (transforms.locate.label_cells)
     labels: list[tuple[int, int, str, str]] | None = field(default=None, repr=False, compare=False)
 

@@ -19,19 +19,32 @@ import re
 import struct
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from posixpath import join, normpath
 
-from pbstats.schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
+from pbstats.schemas.forms import (
+    LABEL_PHONE,
+    MAX_FILE_BYTES,
+    MAX_SHEET_ROWS,
+    MAX_UNPACKED_BYTES,
+    SPREADSHEET_SUFFIXES,
+)
 
 from . import sandbox
+from .locate import COVER_SCAN_ROWS
 from .model import Sheet, Workbook
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_SHEETS = 255
-MAX_CELLS = 300_000  # per sheet: 10,000 rows × 30 columns; a return has a few hundred
-MAX_BOOK_CELLS = 300_000  # over all sheets
+MAX_CELLS = 300_000  # of the form's sheet: 10,000 rows × 30 columns; a return has a few hundred
+# What calamine may allocate (it makes the whole rectangle of a sheet, 32 bytes a cell): a side sheet
+# may be far larger than any form (an appendix of 11,000 members × 30 columns), and only the form's
+# sheet is kept whole in Python (`_read_sheet`). A dense sheet of a million cells (35 MB of XML) takes
+# about 2 s of CPU and 200 MB to survey and read, well within the reader's budget (transforms.sandbox).
+MAX_GRID_CELLS = 1_000_000  # per sheet
+MAX_BOOK_CELLS = 1_500_000  # over all sheets
 MAX_TEXT = 32_000_000  # characters of cell text calamine may make, over all cells (copies counted)
 MAX_ROWS_SEEN = MAX_SHEET_ROWS * 10  # a sheet this long is no return, whichever sheet it is
 MAX_MERGES = 10_000  # per sheet; a return has a handful
@@ -94,9 +107,8 @@ class _Survey:
     problem: Unreadable | None = None
     uncached: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # sheet → formulas, no value
     errors: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)  # sheet → error values
-    merged: dict[str, list[tuple[int, int, int, int]]] = field(
-        default_factory=dict
-    )  # where calamine has none
+    # sheet → merged ranges, where calamine gives none (.ods)
+    merged: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
 
 
 def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
@@ -149,18 +161,52 @@ def _read_sheets(data: bytes) -> list[Sheet] | Unreadable:
     cells = text = 0
     for name in names:
         raw = book.get_sheet_by_name(name)
-        if raw.height > MAX_ROWS_SEEN or raw.height * max(raw.width, 1) > MAX_CELLS:
-            return _too_large(name, raw.height, raw.width)
-        cells += raw.height * max(raw.width, 1)
+        rows, cols = (raw.end[0] + 1, raw.end[1] + 1) if raw.end else (0, 0)
+        if rows > MAX_ROWS_SEEN or rows * cols > MAX_GRID_CELLS:
+            return _too_large(name, rows, cols)
+        cells += rows * cols
         if cells > MAX_BOOK_CELLS:
             return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
-        rows = [list(r) for r in raw.to_python(skip_empty_area=False)]
-        text += sum(len(v) for row in rows for v in row if isinstance(v, str))
+        sheet = _read_sheet(raw, rows, cols)
+        text += sum(len(v) for row in sheet.rows for v in row if isinstance(v, str))
         if text > MAX_TEXT:
-            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
-        merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (raw.merged_cell_ranges or [])[:MAX_MERGES]]
-        sheets.append(Sheet(name=name, rows=rows, merged=merged, total_rows=raw.height))
+            return Unreadable(TOO_MUCH_TEXT)
+        sheets.append(sheet)
     return sheets
+
+
+def _read_sheet(raw, rows: int, cols: int) -> Sheet:
+    """One sheet as Python values: whole where it could hold the form (forms.md §6: at most 10,000 rows,
+    `MAX_CELLS`); else its head, where the 表号 is looked for, and below it only the cells that may hold
+    a personal number or the 联系电话 label (E-PII is checked in every sheet), the rest left None."""
+    merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (raw.merged_cell_ranges or [])[:MAX_MERGES]]
+    if rows <= MAX_SHEET_ROWS and rows * cols <= MAX_CELLS:
+        values = [list(r) for r in raw.to_python(skip_empty_area=False)]
+        return Sheet(raw.name, values, merged, total_rows=raw.height, total_cols=cols)
+    left = (
+        raw.start[1] if raw.start else 0
+    )  # iter_rows gives the rows above the data, not the columns left of it
+    values = []
+    for r, row in enumerate(raw.iter_rows()):
+        if r < HEAD_ROWS:
+            values.append([""] * left + list(row))
+            continue
+        kept = [v if _may_be_personal(v) else None for v in row]
+        while kept and kept[-1] is None:
+            kept.pop()
+        values.append([None] * left + kept if kept else [])
+    return Sheet(raw.name, values, merged, total_rows=raw.height, total_cols=cols, whole=False)
+
+
+HEAD_ROWS = COVER_SCAN_ROWS
+
+
+def _may_be_personal(v: object) -> bool:
+    """Whether a cell's value could hold an ID or mobile number (11 characters at least), or is the
+    联系电话 label that lets one through (transforms.checks.find_pii)."""
+    if v.__class__ is str:
+        return len(v) >= 11 or LABEL_PHONE in v  # type: ignore[operator]
+    return v.__class__ in (int, float) and abs(v) >= 1e10  # type: ignore[arg-type]
 
 
 def _too_large(name: str, rows: int, cols: int) -> Unreadable:
@@ -326,7 +372,7 @@ def _manifest(zf: _Members) -> str:
 
 
 def _oversized(name: str, rows: int, cols: int) -> Unreadable | None:
-    if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_CELLS:
+    if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_GRID_CELLS:
         return _too_large(name, rows, cols)
     return None
 
@@ -415,7 +461,7 @@ def _shared_strings(zf: _Members) -> _SharedStrings | Unreadable:
         declared = _attrs(head.group(1))
         for key in (b"count", b"uniqueCount"):  # calamine reserves room for uniqueCount strings up front
             value = declared.get(key, b"0")
-            if not value.isdigit() or int(value) > MAX_BOOK_CELLS * 4:
+            if not value.isdigit() or int(value) > MAX_BOOK_CELLS:
                 return Unreadable(MALFORMED)
     return _SharedStrings(xml)
 
@@ -485,7 +531,7 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Unread
     shared strings put into cells, its formulas without a cached value and its error values. Regular
     expressions do the counting; Python walks cell by cell only for a sheet whose cells carry no `r`."""
     elements = xml.count(b"<row"), xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/")
-    if elements[0] > MAX_ROWS_SEEN or elements[1] > MAX_CELLS:  # more elements than any return has
+    if elements[0] > MAX_ROWS_SEEN or elements[1] > MAX_GRID_CELLS:  # more than any sheet may have
         return _SheetScan(elements[0], max(elements[1] // max(elements[0], 1), 1))
     placed = _placed_as_written(xml)
     if placed is not None:
@@ -506,7 +552,10 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Unread
         and (sizes := strings.sizes)
         and max(sizes) * refs > MAX_TEXT // 4
     ):
-        text = sum(sizes[i] for i in map(int, _SHARED_REFS.findall(xml)) if i < len(sizes))
+        used = Counter(
+            _SHARED_REFS.findall(xml)
+        )  # counted in C: an appendix refers to strings 100,000s of times
+        text = sum(sizes[int(i)] * n for i, n in used.items() if int(i) < len(sizes))
     if rows * max(cols, 1) > MAX_CELLS:
         return _SheetScan(rows, cols, text)
     return _SheetScan(rows, cols, text, _uncached_formulas(xml), _error_values(xml))
@@ -547,20 +596,24 @@ def _error_text(raw: bytes) -> str:
 
 
 _ROW_OR_CELL = re.compile(rb"<(?:row|c)[\s/>]")
-_PLAIN_PLACED = re.compile(rb"<(?:row r=\"([1-9]\d{0,6})\"|c r=\"([A-Z]{1,3})([1-9]\d{0,6})\")[\s/>]")
+_PLAIN_ROW = re.compile(rb"<row r=\"([1-9]\d{0,6})\"[\s/>]")
+_PLAIN_CELL_ROW = re.compile(rb"<c r=\"[A-Z]{1,3}([1-9]\d{0,6})\"[\s/>]")
+_PLAIN_CELL_COL = re.compile(rb"<c r=\"([A-Z]{1,3})[1-9]\d{0,6}\"[\s/>]")
 
 
 def _placed_as_written(xml: bytes) -> tuple[int, int] | None:
     """(rows, columns) of a sheet as Excel, WPS, LibreOffice and openpyxl write one — no namespace
     prefix, every row and cell opening with a well-formed `r` — else None (the general scan). Shown by
-    counting: every `<row` and `<c` element must be one of those matched, so nothing is missed."""
+    counting: every `<row` and `<c` element must be one of those matched, so nothing is missed. (One
+    plain pattern per figure: an appendix has hundreds of thousands of cells, and a tuple per cell
+    costs more than a second pass.)"""
     if b":c" in xml or b":row" in xml:
         return None
-    placed = _PLAIN_PLACED.findall(xml)
-    if len(placed) != len(_ROW_OR_CELL.findall(xml)):  # also <c>, <c/>, <row/>: placed by their order
+    row_refs, cell_rows = _PLAIN_ROW.findall(xml), _PLAIN_CELL_ROW.findall(xml)
+    if len(row_refs) + len(cell_rows) != len(_ROW_OR_CELL.findall(xml)):  # <c>, <c/>, <row/>: by order
         return None
-    rows = max((int(row or cell_row) for row, _, cell_row in placed), default=0)
-    return rows, max((_col_index(x) + 1 for x in {col for _, col, _ in placed if col}), default=0)
+    rows = max(max(map(int, row_refs), default=0), max(map(int, cell_rows), default=0))
+    return rows, max((_col_index(x) + 1 for x in set(_PLAIN_CELL_COL.findall(xml))), default=0)
 
 
 def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Unreadable:
@@ -596,7 +649,7 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Unread
                 return Unreadable(MALFORMED)
             row, col = (int(ref) - 1 if ref is not None else row + 1), -1
             rows = max(rows, row + 1)
-            if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_CELLS or text > MAX_TEXT:
+            if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_GRID_CELLS or text > MAX_TEXT:
                 break
         elif tag == b"c":
             if ref is not None:
@@ -668,7 +721,7 @@ class _OdsTables:
     def problem(self) -> Unreadable | None:
         if self.too_big:
             return self.too_big
-        if self.cells > MAX_BOOK_CELLS * 2:
+        if self.cells > MAX_BOOK_CELLS:
             return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
         if self.text > MAX_TEXT:
             return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
@@ -905,7 +958,7 @@ class _BiffScan:
             pos += 4 + length
         if any(p not in self.sizes for p, _ in self.boundsheets):
             return _Survey(Unreadable(MALFORMED))  # a sheet that points into the middle of something else
-        if sum(self.sizes[p] for p, _ in self.boundsheets) > MAX_BOOK_CELLS * 2:
+        if sum(self.sizes[p] for p, _ in self.boundsheets) > MAX_BOOK_CELLS:
             return _Survey(Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送"))
         named = [(p, name) for p, name in self.boundsheets]
         return _Survey(
@@ -1013,7 +1066,7 @@ def _dimensions(body: bytes) -> int | Unreadable:
         return 0
     rows = ((rl - 1) - rf + 1) & 0xFFFFFFFF
     cols = ((cl - 1) - cf + 1) & 0xFFFFFFFF
-    if rows > MAX_ROWS_SEEN or rows * cols > MAX_CELLS:
+    if rows > MAX_ROWS_SEEN or rows * cols > MAX_GRID_CELLS:
         return Unreadable(
             f"工作表声明的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
         )
