@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pbstats.schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
 
 from .layout import GAP, Row
-from .submission import Ctx, Submission, add_sheet, instructions_sheet, note_row
-from .workbook import Cell, Grid
+from .submission import Ctx, Submission, add_sheet, appendix_sheet, instructions_sheet, mobile, note_row
+from .workbook import Cell, CellError, Grid
 
 FULLWIDTH = str.maketrans("0123456789.", "０１２３４５６７８９．")
 YES, NO = "是", "否"
@@ -42,6 +42,7 @@ class Quirk:
     name: str
     apply: Callable[[Submission, Ctx], bool]
     kinds: tuple[str, ...] = ("xlsx", "xlsm", "xls", "ods")  # file kinds it can be written in
+    rare: bool = False  # shown once in a corpus, never drawn at random (a large file, slow to write)
 
 
 # ---------------------------------------------------------------- sheets
@@ -234,6 +235,8 @@ def _cover_next_cell(sub: Submission, ctx: Ctx) -> bool:
 
 def _cover_split(sub: Submission, ctx: Ctx) -> bool:
     assert sub.doc is not None
+    if _merged_items(sub):  # its layouts put items side by side, where a merged one would cover another
+        return False
     layouts = (
         [[("form_id", 0), ("year", 4)], [("org_name", 0)], [("org_code", 0), ("issuer", 3)]],
         [[("issuer", 0), ("form_id", 4)], [("org_name", 0), ("year", 2), ("org_code", 4)]],
@@ -362,6 +365,8 @@ def _formula_literal(sub: Submission, ctx: Ctx) -> bool:
 
 def _footer_next_cell(sub: Submission, ctx: Ctx) -> bool:
     assert sub.doc is not None
+    if _merged_items(sub):
+        return False
     for item in sub.doc.footer.values():
         item.style = "next"
     placed = [k for line in sub.doc.footer_rows for k, _ in line]
@@ -377,6 +382,128 @@ def _report_date_cell(sub: Submission, ctx: Ctx) -> bool:
     if item.value in (None, "") or "footer" in sub.pinned:
         return False
     item.value, item.style = sub.saved_at.date(), "next"
+    return True
+
+
+# ---------------------------------------------------------------- merged cells (forms.md §3)
+
+
+def _header_two_rows(sub: Submission, ctx: Ctx) -> bool:
+    """指标名称, 代码, 计量单位 and 备注 merged down over two rows; 本年 and 上年 in the second, under a
+    group label merged across them."""
+    assert sub.doc is not None
+    if sub.doc.header_rows != 1:
+        return False
+    sub.doc.header_rows = 2
+    sub.doc.group_label = ctx.rng.choice(("数值", "指标值", "统计数", "数据"))
+    return True
+
+
+def _figures_merged(sub: Submission, ctx: Ctx) -> bool:
+    """Each 本年 figure in a cell merged across two columns, under a 本年 label merged alike."""
+    assert sub.doc is not None
+    if sub.doc.current_span != 1:
+        return False
+    sub.doc.current_span = 2
+    return True
+
+
+def _items_merged(part: str) -> Callable[[Submission, Ctx], bool]:
+    """Cover or footer items in merged cells: the label (its value in the cell after the merge), the
+    value, or the label with its value; one item a line, so that no merge covers another item."""
+
+    def apply(sub: Submission, ctx: Ctx) -> bool:
+        assert sub.doc is not None
+        items = sub.doc.cover if part == "cover" else sub.doc.footer
+        if any(i.span > 1 or i.value_span > 1 for i in items.values()):
+            return False
+        merge = ctx.rng.choice(("label", "value", "both"))
+        for item in items.values():
+            if merge == "both":
+                item.span = ctx.rng.randint(2, 4)
+            else:
+                item.style = "next"
+                item.span, item.value_span = (2, 1) if merge == "label" else (1, 2)
+        lines = sub.doc.cover_rows if part == "cover" else sub.doc.footer_rows
+        lines[:] = [[(key, 0)] for line in lines for key, _ in line]
+        return True
+
+    return apply
+
+
+def _merged_items(sub: Submission) -> bool:
+    assert sub.doc is not None
+    return any(i.span > 1 or i.value_span > 1 for i in (*sub.doc.cover.values(), *sub.doc.footer.values()))
+
+
+# ---------------------------------------------------------------- error values outside the figures
+
+
+def _prior_formula_error(sub: Submission, ctx: Ctx) -> bool:
+    """A 上年 cell whose formula gives #REF! (its source deleted): not a figure, so nothing to compare."""
+    assert sub.doc is not None
+    if "prior" in sub.pinned or "prior" not in sub.doc.columns:
+        return False
+    row = ctx.rng.choice(sub.doc.indicator_rows())
+    row.prior = Cell(CellError("#REF!"), formula="=INDEX(D6:D7,3)")
+    sub.pinned.add("prior")
+    return True
+
+
+def _side_sheet_formula_error(sub: Submission, ctx: Ctx) -> bool:
+    """A side sheet whose change on last year divides by an empty cell (#DIV/0!): an error value
+    outside the form's figures is no finding."""
+    assert sub.doc is not None
+    grid = breakdown_sheet(sub, ctx)
+    grid.put(0, 2, "上年", bold=True)
+    grid.put(0, 3, "增幅", bold=True)
+    for r in (1, 2):
+        grid.put(r, 3, CellError("#DIV/0!"), formula=f"=(B{r + 1}-C{r + 1})/C{r + 1}")
+    add_sheet(sub.doc, grid, before=False)
+    return True
+
+
+# ---------------------------------------------------------------- side sheets (forms.md §6: the limits are the form's)
+
+
+def _appendix(rows: int, columns: int) -> Callable[[Submission, Ctx], bool]:
+    def apply(sub: Submission, ctx: Ctx) -> bool:
+        assert sub.doc is not None
+        add_sheet(sub.doc, appendix_sheet(ctx.rng, rows, columns, "附表2"), before=False)
+        return True
+
+    return apply
+
+
+def _side_sheets_many(sub: Submission, ctx: Ctx) -> bool:
+    """A sheet per branch beside the form, as some townships keep their working lists."""
+    assert sub.doc is not None
+    for n in range(ctx.rng.randint(4, 8)):
+        add_sheet(sub.doc, appendix_sheet(ctx.rng, ctx.rng.randint(8, 24), 6, f"支部{n + 1}"), before=False)
+    return True
+
+
+# ---------------------------------------------------------------- the 联系电话 cell
+
+
+def _contact_numbers(sub: Submission, ctx: Ctx) -> bool:
+    """More than one number in the 联系电话 cell: only a mobile elsewhere is personal data out of place."""
+    assert sub.doc is not None
+    item = sub.doc.footer["phone"]
+    if "footer" in sub.pinned or not item.value:
+        return False
+    first, second = str(item.value), mobile(ctx.rng)
+    landline = f"0{ctx.rng.randint(731, 739)}-{ctx.rng.randint(2_000_000, 8_999_999)}"
+    spaced = f"{first[:3]} {first[3:7]} {first[7:]}"
+    item.value = ctx.rng.choice(
+        (
+            f"{first}、{second}",
+            f"{first}/{landline}",
+            f"{spaced}；{second[:3]}-{second[3:7]}-{second[7:]}",
+            f"{landline}，{first}",
+            f"{first}（{sub.doc.footer['filler'].value}），{second}",
+        )
+    )
     return True
 
 
@@ -456,6 +583,18 @@ QUIRKS: dict[str, Quirk] = {
         Quirk("footer_next_cell", _footer_next_cell),
         Quirk("report_date_cell", _report_date_cell),
         Quirk("shared_strings", _shared_strings, kinds=("xlsx", "xlsm")),
+        Quirk("header_two_rows", _header_two_rows),
+        Quirk("figures_merged", _figures_merged),
+        Quirk("cover_merged", _items_merged("cover")),
+        Quirk("footer_merged", _items_merged("footer")),
+        Quirk("prior_formula_error", _prior_formula_error),
+        Quirk("side_sheet_formula_error", _side_sheet_formula_error),
+        Quirk("contact_numbers", _contact_numbers),
+        Quirk("side_sheets_many", _side_sheets_many),
+        # 11,000 members × 30 columns (1.3 MB, 11 MB unpacked as Excel writes it), and a list longer than
+        # the form's 10,000 rows; odfpy takes a minute over either
+        Quirk("appendix_large", _appendix(11_000, 30), kinds=("xlsx", "xlsm", "xls"), rare=True),
+        Quirk("appendix_long", _appendix(10_500, 4), kinds=("xlsx", "xlsm", "xls"), rare=True),
         Quirk("renamed_file", _name_style("renamed")),
         Quirk("generic_file_name", _name_style("generic")),
     )

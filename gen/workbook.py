@@ -10,6 +10,7 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape
@@ -111,11 +112,11 @@ def _write_xlsx(book: Book, *, macro: bool) -> bytes:
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     cached: dict[tuple[int, str], CellValue] = {}  # (sheet index, A1) -> cached formula result
-    bulk: dict[int, tuple[str, str]] = {}  # sheet index -> its extent and <sheetData>, for a large sheet
+    bulk: dict[int, Grid] = {}  # sheet index -> a large sheet of plain values, its XML written here
     for index, grid in enumerate(book.sheets):
         ws = wb.create_sheet(grid.name)
         if _plain_and_large(grid):
-            bulk[index] = _sheet_data(grid)
+            bulk[index] = grid
         for (row, col), cell in sorted(grid.cells.items()) if index not in bulk else ():
             target = ws.cell(row=row + 1, column=col + 1)
             if cell.formula is not None:
@@ -157,24 +158,32 @@ def _plain_and_large(grid: Grid) -> bool:
     )
 
 
-def _sheet_data(grid: Grid) -> tuple[str, str]:
-    """The extent (A1:X99) and <sheetData> of a sheet of plain values, as openpyxl writes them."""
+def _sheet_data(grid: Grid, shared: Callable[[str], int] | None) -> tuple[str, str]:
+    """The extent (A1:X99) and <sheetData> of a sheet of plain values, as openpyxl writes them (strings
+    inline, or by their index in the shared table where `shared` gives one)."""
     from openpyxl.utils import get_column_letter
 
+    letters = [get_column_letter(c + 1) for c in range(1 + max(c for _, c in grid.cells))]
+    texts: dict[str, str] = {}  # value -> its cell's content, for values repeated down a long sheet
     rows: dict[int, list[str]] = {}
     for (row, col), cell in sorted(grid.cells.items()):
-        ref = f"{get_column_letter(col + 1)}{row + 1}"
         value = cell.value
-        if isinstance(value, str):
+        content = texts.get(value) if isinstance(value, str) else None
+        if content is None and isinstance(value, str):
+            escaped = escape(value)
             space = ' xml:space="preserve"' if value != value.strip() else ""
-            rows.setdefault(row, []).append(
-                f'<c r="{ref}" t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>'
+            content = (
+                f' t="s"><v>{shared(escaped)}</v>'
+                if shared
+                else f' t="inlineStr"><is><t{space}>{escaped}</t></is>'
             )
-        else:
-            rows.setdefault(row, []).append(f'<c r="{ref}" t="n"><v>{_num(value)}</v></c>')
+            texts[value] = content
+        elif content is None:
+            content = f' t="n"><v>{_num(value)}</v>'  # type: ignore[arg-type]
+        rows.setdefault(row, []).append(f'<c r="{letters[col]}{row + 1}"{content}</c>')
     body = "".join(f'<row r="{row + 1}">{"".join(cells)}</row>' for row, cells in rows.items())
-    last_row, last_col = max(r for r, _ in grid.cells), max(c for _, c in grid.cells)
-    return f"A1:{get_column_letter(last_col + 1)}{last_row + 1}", f"<sheetData>{body}</sheetData>"
+    last_row = max(r for r, _ in grid.cells)
+    return f"A1:{letters[-1]}{last_row + 1}", f"<sheetData>{body}</sheetData>"
 
 
 _INLINE = re.compile(
@@ -185,7 +194,7 @@ _INLINE = re.compile(
 def _patch_xlsx(
     data: bytes,
     cached: dict[tuple[int, str], CellValue],
-    bulk: dict[int, tuple[str, str]],
+    bulk: dict[int, Grid],
     *,
     macro: bool,
     shared_strings: bool,
@@ -199,12 +208,15 @@ def _patch_xlsx(
     strings: list[str] = []
     string_index: dict[str, int] = {}
 
-    def to_shared(match: re.Match[str]) -> str:
-        text = match.group(3)
+    def shared(text: str) -> int:
+        """The index of a string (as escaped in XML) in the shared table, added where new."""
         if text not in string_index:
             string_index[text] = len(strings)
             strings.append(text)
-        return f'<c r="{match.group(1)}"{match.group(2)} t="s"><v>{string_index[text]}</v></c>'
+        return string_index[text]
+
+    def to_shared(match: re.Match[str]) -> str:
+        return f'<c r="{match.group(1)}"{match.group(2)} t="s"><v>{shared(match.group(3))}</v></c>'
 
     for name in order:
         m = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", name)
@@ -213,7 +225,7 @@ def _patch_xlsx(
         xml = parts[name].decode("utf-8")
         index = int(m.group(1)) - 1
         if index in bulk:
-            dimension, data = bulk[index]
+            dimension, data = _sheet_data(bulk[index], shared if shared_strings else None)
             xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>', xml, count=1)
             xml = re.sub(r"<sheetData */>|<sheetData></sheetData>", lambda _, d=data: d, xml, count=1)
         for (sheet, ref), value in cached.items():
@@ -364,7 +376,8 @@ def _write_ods(book: Book) -> bytes:
         # odfpy declares more namespaces once a first document has been written in the process:
         # write a throwaway one so that every real file is declared alike (deterministic bytes)
         _ods_ready = True
-        _write_ods(Book([Grid("x", {(0, 0): Cell("x")}, [(0, 0, 0, 1)])], datetime(2000, 1, 1)))
+        first = {(0, 0): Cell("x"), (1, 0): Cell(1, formula="=1")}  # a formula declares the "of" prefix
+        _write_ods(Book([Grid("x", first, [(0, 0, 0, 1)])], datetime(2000, 1, 1)))
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.table import CoveredTableCell, Table, TableCell, TableColumn, TableRow
     from odf.text import P
