@@ -13,8 +13,16 @@ from dataclasses import dataclass
 from pbstats.schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
 
 from .layout import GAP, Row
-from .submission import Ctx, Submission, add_sheet, appendix_sheet, instructions_sheet, mobile, note_row
-from .workbook import Cell, CellError, Grid
+from .sheets import (
+    appendix,
+    breakdown_sheet,
+    extra_sheet_after,
+    sheet_after_others,
+    side_sheet_formula_error,
+    side_sheets_many,
+)
+from .submission import Ctx, Submission, add_sheet, mobile, note_row
+from .workbook import Cell, CellError
 
 FULLWIDTH = str.maketrans("0123456789.", "０１２３４５６７８９．")
 YES, NO = "是", "否"
@@ -48,45 +56,12 @@ class Quirk:
 # ---------------------------------------------------------------- sheets
 
 
-def _sheet_after_others(sub: Submission, ctx: Ctx) -> bool:
-    assert sub.doc is not None
-    roll = ctx.rng.random()
-    if roll < 0.7:
-        add_sheet(sub.doc, instructions_sheet(sub.doc, sub.year), before=True)
-    if roll > 0.4:
-        add_sheet(sub.doc, breakdown_sheet(sub, ctx), before=True)
-    return True
-
-
-def breakdown_sheet(sub: Submission, ctx: Ctx) -> Grid:
-    """An 附表 the sender keeps beside the form: how 01 splits up (党员 or 村/社区)."""
-    value = int(sub.values["01"])
-    if sub.form.level == "village":
-        parts = (("正式党员", value - int(sub.values["02"])), ("预备党员", int(sub.values["02"])))
-    else:
-        communities = ctx.rng.randint(0, value // 3)
-        parts = (("社区", communities), ("行政村", value - communities))
-    grid = Grid("附表1")
-    grid.put(0, 0, "项目", bold=True)
-    grid.put(0, 1, "数量", bold=True)
-    for i, (label, n) in enumerate(parts, start=1):
-        grid.put(i, 0, label)
-        grid.put(i, 1, n)
-    return grid
-
-
 def _sheet_renamed(sub: Submission, ctx: Ctx) -> bool:
     assert sub.doc is not None
     level = "村级" if sub.form.level == "village" else "乡镇"
     sub.doc.sheet_name = ctx.rng.choice(
         ("Sheet1", "年报", f"{sub.year}年报", f"{level}年报表", "统计表", "报表(2)")
     )
-    return True
-
-
-def _extra_sheet_after(sub: Submission, ctx: Ctx) -> bool:
-    assert sub.doc is not None
-    add_sheet(sub.doc, Grid(ctx.rng.choice(("Sheet2", "Sheet3", "备用"))), before=False)
     return True
 
 
@@ -450,39 +425,6 @@ def _prior_formula_error(sub: Submission, ctx: Ctx) -> bool:
     return True
 
 
-def _side_sheet_formula_error(sub: Submission, ctx: Ctx) -> bool:
-    """A side sheet whose change on last year divides by an empty cell (#DIV/0!): an error value
-    outside the form's figures is no finding."""
-    assert sub.doc is not None
-    grid = breakdown_sheet(sub, ctx)
-    grid.put(0, 2, "上年", bold=True)
-    grid.put(0, 3, "增幅", bold=True)
-    for r in (1, 2):
-        grid.put(r, 3, CellError("#DIV/0!"), formula=f"=(B{r + 1}-C{r + 1})/C{r + 1}")
-    add_sheet(sub.doc, grid, before=False)
-    return True
-
-
-# ---------------------------------------------------------------- side sheets (forms.md §6: the limits are the form's)
-
-
-def _appendix(rows: int, columns: int) -> Callable[[Submission, Ctx], bool]:
-    def apply(sub: Submission, ctx: Ctx) -> bool:
-        assert sub.doc is not None
-        add_sheet(sub.doc, appendix_sheet(ctx.rng, rows, columns, "附表2"), before=False)
-        return True
-
-    return apply
-
-
-def _side_sheets_many(sub: Submission, ctx: Ctx) -> bool:
-    """A sheet per branch beside the form, as some townships keep their working lists."""
-    assert sub.doc is not None
-    for n in range(ctx.rng.randint(4, 8)):
-        add_sheet(sub.doc, appendix_sheet(ctx.rng, ctx.rng.randint(8, 24), 6, f"支部{n + 1}"), before=False)
-    return True
-
-
 # ---------------------------------------------------------------- the 联系电话 cell
 
 
@@ -532,9 +474,9 @@ def _blank(row: Row, value: float, ctx: Ctx) -> Cell:
 QUIRKS: dict[str, Quirk] = {
     q.name: q
     for q in (
-        Quirk("sheet_after_others", _sheet_after_others),
+        Quirk("sheet_after_others", sheet_after_others),
         Quirk("sheet_renamed", _sheet_renamed),
-        Quirk("extra_sheet_after", _extra_sheet_after),
+        Quirk("extra_sheet_after", extra_sheet_after),
         Quirk("shifted", _shifted),
         Quirk("blank_rows_inside", _blank_rows_inside),
         Quirk("blank_col_inside", _blank_col_inside),
@@ -588,13 +530,13 @@ QUIRKS: dict[str, Quirk] = {
         Quirk("cover_merged", _items_merged("cover")),
         Quirk("footer_merged", _items_merged("footer")),
         Quirk("prior_formula_error", _prior_formula_error),
-        Quirk("side_sheet_formula_error", _side_sheet_formula_error),
+        Quirk("side_sheet_formula_error", side_sheet_formula_error),
         Quirk("contact_numbers", _contact_numbers),
-        Quirk("side_sheets_many", _side_sheets_many),
+        Quirk("side_sheets_many", side_sheets_many),
         # 11,000 members × 30 columns (1.3 MB, 11 MB unpacked as Excel writes it), and a list longer than
         # the form's 10,000 rows; odfpy takes a minute over either
-        Quirk("appendix_large", _appendix(11_000, 30), kinds=("xlsx", "xlsm", "xls"), rare=True),
-        Quirk("appendix_long", _appendix(10_500, 4), kinds=("xlsx", "xlsm", "xls"), rare=True),
+        Quirk("appendix_large", appendix(11_000, 30), kinds=("xlsx", "xlsm", "xls"), rare=True),
+        Quirk("appendix_long", appendix(10_500, 4), kinds=("xlsx", "xlsm", "xls"), rare=True),
         Quirk("renamed_file", _name_style("renamed")),
         Quirk("generic_file_name", _name_style("generic")),
     )

@@ -15,7 +15,7 @@ from pbstats.schemas.registry import OrgSpan, Registry
 
 from .layout import ReturnDoc, Row, number_cell, render
 from .values import Values
-from .workbook import Book, Cell, CellValue, Grid, write_book
+from .workbook import Book, Cell, Grid, write_book
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程魏苏吕丁任沈姚卢"
@@ -127,52 +127,6 @@ def instructions_sheet(doc: ReturnDoc, year: int, extra: str | None = None) -> G
         grid.put(i, 0, line, bold=i == 0)
     grid.widths[0] = 60.0
     return grid
-
-
-APPENDIX_COLUMNS = (
-    "序号", "姓名", "性别", "民族", "出生年月", "学历", "入党时间", "转正时间", "所在支部", "党内职务",
-    "工作单位", "行政职务", "人员类别", "党籍状态", "组织关系所在", "是否流动党员", "流入地", "联系党员干部",
-    "本年参加培训", "培训学时", "民主评议结果", "缴纳党费", "志愿服务", "备注",
-)  # fmt: skip
-BRANCHES = ("第一党支部", "第二党支部", "第三党支部", "老年党支部", "流动党员党支部", "产业党支部")
-
-
-def appendix_sheet(
-    rng: random.Random, rows: int, columns: int = len(APPENDIX_COLUMNS), name: str = "附表2"
-) -> Grid:
-    """A side sheet the sender keeps beside the form: one line per party member, no personal numbers.
-    Its size is what matters (forms.md §6: the 10,000-row limit is the form sheet's, not a side sheet's);
-    its lines are drawn from a few hundred members, so that a long one is quick to make."""
-    heads = [APPENDIX_COLUMNS[i % len(APPENDIX_COLUMNS)] for i in range(columns)]
-    members = [_member(rng, heads) for _ in range(min(rows, 300))]
-    cells = {(0, col): Cell(head) for col, head in enumerate(heads)}
-    for row in range(1, rows + 1):
-        member = members[rng.randrange(len(members))]
-        cells[(row, 0)] = Cell(row)
-        cells.update(((row, col), member[col]) for col in range(1, columns))
-    return Grid(name, cells)
-
-
-FILLERS = ("是", "否", "正常", "合格", "优秀", "无", "按时足额")
-
-
-def _member(rng: random.Random, heads: list[str]) -> list[Cell]:
-    """One member's line under `heads` (the columns not drawn here say 是, 合格, 正常 and the like)."""
-    born, joined = rng.randint(1940, 2004), rng.randint(1960, 2024)
-    drawn: dict[str, CellValue] = {
-        "姓名": person(rng),
-        "性别": rng.choice("男女"),
-        "民族": rng.choice(("汉族", "汉族", "汉族", "土家族", "苗族")),
-        "出生年月": f"{born}年{rng.randint(1, 12)}月",
-        "学历": rng.choice(("初中", "高中", "中专", "大专", "本科")),
-        "入党时间": f"{joined}年{rng.randint(1, 12)}月",
-        "转正时间": f"{joined + 1}年{rng.randint(1, 12)}月",
-        "所在支部": rng.choice(BRANCHES),
-        "培训学时": rng.randint(8, 60),
-        "缴纳党费": round(rng.uniform(2, 300), 2),
-    }
-    start = rng.randrange(len(FILLERS))
-    return [Cell(drawn.get(head, FILLERS[(start + i) % len(FILLERS)])) for i, head in enumerate(heads)]
 
 
 def book_of(sub: Submission) -> Book:

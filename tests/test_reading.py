@@ -11,7 +11,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from pbstats.gen.submission import appendix_sheet
+from pbstats.gen.sheets import appendix_sheet
 from pbstats.gen.workbook import Cell, CellError, Grid
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
