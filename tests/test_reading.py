@@ -337,6 +337,25 @@ def test_a_form_sheet_too_wide_for_a_form_is_still_refused():
     assert ids(ret) == ["E-FILE"] and "远超报表的规模" in ret.findings[0].message
 
 
+@pytest.mark.parametrize(
+    "kind,written", [("xlsx", b"&amp;"), ("xlsx", b"&#38;"), ("xlsx", b"&#x26;"), ("ods", b"&#38;")]
+)
+def test_a_sheet_name_is_unescaped_as_xml_says(kind, written):
+    """What the survey finds in a sheet (here a formula with no cached value) is matched to the sheet
+    calamine reads by its name: `&#38;` is as much an ampersand as `&amp;`."""
+
+    def uncached(doc):
+        doc.sheet_name = "村&社区"
+        doc.row("01").current = Cell(None, formula="=50+10")
+
+    data = gen_return(kind, change=uncached)
+    name = 'name="村&amp;社区"'.encode()
+    part = "xl/workbook.xml" if kind == "xlsx" else "content.xml"
+    data = _repacked(data, {}, {part: (name, name.replace(b"&amp;", written))})
+    ret = judge(data, f"a.{kind}")
+    assert (ret.sheet, [(f.check_id, f.cell) for f in ret.findings]) == ("村&社区", [("E-VALUE", "D6")])
+
+
 def test_a_blank_cell_is_zero_with_a_warning():
     ret = judge(make_return(values={"05": None}))
     assert ids(ret) == ["W-BLANK"] and ret.values["05"] == 0
