@@ -17,20 +17,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from pbstats.schemas.checks import CHECKS
 from pbstats.transforms import review as rv
 from pbstats.warehouse import review as wr
 
 TZ = ZoneInfo("Asia/Shanghai")
 FONT_FAMILY = "PbstatsCJK"
 WARNINGS_SHOWN = 300  # the HTML lists this many open warnings; the rest are in v_open_warnings
-CHECK_TITLES = {
-    "W-BLANK": "空白按0处理",
-    "W-PRIOR": "上年数不一致",
-    "W-JUMP": "变动幅度过大",
-    "W-ROLLUP": "与村级汇总不符",
-    "W-LATE": "逾期报送",
-    "W-FOOTER": "表尾信息缺失",
-}
+CHECK_TITLES = {check_id: check.title for check_id, check in CHECKS.items()}
 
 
 @dataclass(frozen=True)

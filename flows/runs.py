@@ -22,7 +22,7 @@ from pbstats.warehouse.queries import RunSummary, completeness_rows, run_summary
 from pbstats.warehouse.runlock import run_lock
 
 from .artifacts import publish_review, publish_run, review_texts
-from .settings import Settings
+from .settings import Settings, current
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Run:
 def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool = False) -> Iterator[Run]:
     """Open the warehouse, wait for any other run to finish, record this one from start to end."""
     log = get_run_logger()
-    settings = Settings()
+    settings = current()
     engine = make_engine(settings.url)
     upgrade(engine)
     with run_lock(engine, settings.lock_wait), checkpoints_beside(engine):

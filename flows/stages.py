@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS
 from pbstats.schemas.registry import Registry
 from pbstats.schemas.texts import Texts
-from pbstats.transforms.checks import Rulebook, check_files
-from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.frames import ValueRows, violation_findings
 from pbstats.transforms.model import CheckedReturn, Finding, Received
 from pbstats.transforms.prior import compare_with_last_year
@@ -44,6 +44,7 @@ from .files import (
     sha256_of,
     sync,
 )
+from .readers import build_feedback, check_files
 
 log = logging.getLogger("pbstats")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,7 +90,7 @@ def read_batch(
     checked = iter(check_files(fresh, rules))
     judged = []
     for entry, _, rec in loaded:
-        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256)
+        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256, entry.shown)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
         else:
@@ -264,7 +265,7 @@ def _incoming(
     if ret is not None:
         inc.form, inc.org_code, inc.year, inc.sheet = ret.form_id, ret.org_code, ret.year, ret.sheet
         inc.org_name_reported = ret.org_name
-        inc.late = any(f.check_id == "W-LATE" for f in ret.findings)
+        inc.late = any(f.check_id == CheckId.W_LATE for f in ret.findings)
         inc.values = {k: float(v) for k, v in ret.values.items()}
         inc.value_cells = dict(ret.cells)
         inc.issues = [issue_row(f) for f in ret.findings]

@@ -36,7 +36,6 @@ XLS_ERROR_CODES = {
     "#N/A": 0x2A,
 }
 
-SPREADSHEET_KINDS = ("xlsx", "xlsm", "xls", "ods")
 DATE_FORMAT = 'yyyy"年"m"月"d"日"'
 XLSM_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"

@@ -11,14 +11,18 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
+from pbstats.flows.readers import check_files
 from pbstats.gen.sheets import appendix_sheet
 from pbstats.gen.workbook import Cell, CellError, Grid
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file, mask_pii
 from pbstats.transforms.model import Received
 from pbstats.transforms.values import canonical, read_value
 from tests.builders import TOWNSHIP, VILLAGE, gen_return, good_values, make_return
+
+CITY = "990181000000"  # 示例市 itself
 
 RULES = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
 
@@ -67,10 +71,27 @@ def test_cells_read_as_the_rulebook_says(raw, code, want):
     assert canonical(got.value) == want
 
 
-@pytest.mark.parametrize("raw", [None, "", "  ", "—", "-", "－", "/"], ids=repr)
-def test_blank_and_dash_read_as_zero_with_a_blank_flag(raw):
+@pytest.mark.parametrize("raw", [None, "", "  ", "\u3000"], ids=repr)
+def test_a_blank_cell_reads_as_zero_with_a_blank_flag(raw):
     got = read_value(raw, DJ1.indicator("05"))
     assert got.value == Decimal(0) and got.blank
+
+
+# forms.md §5: a dash, a slash or 无 is how a statistical table writes "nothing": 0, no warning
+ZERO_MARKS = ["—", "——", "―", "–", "-", "－", "/", "／", "无", "0", "０"]
+
+
+@pytest.mark.parametrize("raw", ZERO_MARKS + [f" {m} " for m in ZERO_MARKS] + ["\u3000—\u3000"], ids=repr)
+@pytest.mark.parametrize("code", ["05", "04", "07"])  # count, flag, amount
+def test_a_dash_slash_or_wu_reads_as_a_written_zero(raw, code):
+    got = read_value(raw, DJ1.indicator(code))
+    assert got.value == Decimal(0) and not got.blank and got.problem is None
+
+
+@pytest.mark.parametrize("mark", ["—", "-", "－", "/", "／", "无", " – "], ids=repr)
+def test_a_dash_cell_gives_no_blank_warning(mark):
+    ret = judge(make_return(values={"05": mark, "06": mark}))
+    assert ids(ret) == [] and ret.values["05"] == 0 and ret.values["06"] == 0
 
 
 @pytest.mark.parametrize("raw", ["三", "约12", "12户", "12余", datetime(2025, 1, 1), "abc", "是"], ids=repr)
@@ -288,9 +309,9 @@ def test_a_large_side_sheet_is_not_kept_beyond_its_head(with_appendix):
     """Only the form's sheet is kept whole: of a sheet too large to be the form, the head (where a
     表号 would stand) and the cells that may hold personal data; nothing else reaches Python."""
     from pbstats.transforms.locate import COVER_SCAN_ROWS
-    from pbstats.transforms.workbook import read_unguarded
+    from pbstats.transforms.workbook import read_workbook
 
-    book = read_unguarded(with_appendix["xlsx"], "a.xlsx")
+    book = read_workbook(with_appendix["xlsx"], "a.xlsx")
     form, appendix = book.sheets
     assert form.whole and not appendix.whole and appendix.total_rows == 11_001
     assert len(appendix.rows[0]) == 30 and not any(appendix.rows[COVER_SCAN_ROWS:])
@@ -356,6 +377,14 @@ def test_a_sheet_name_is_unescaped_as_xml_says(kind, written):
     assert (ret.sheet, [(f.check_id, f.cell) for f in ret.findings]) == ("村&社区", [("E-VALUE", "D6")])
 
 
+def test_findings_come_back_from_a_reader_worker_with_their_check_ids():
+    data = make_return(values={"05": None, "01": "三"})
+    rec = Received("张家村2025年报.xlsx", "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x")
+    [ret] = check_files([(rec, data)], RULES)  # read in a guarded worker process
+    assert [(f.check_id, f.cell) for f in ret.findings] == [(CheckId.E_VALUE, "D6"), (CheckId.W_BLANK, "D10")]
+    assert all(type(f.check_id) is CheckId for f in ret.findings)
+
+
 def test_a_blank_cell_is_zero_with_a_warning():
     ret = judge(make_return(values={"05": None}))
     assert ids(ret) == ["W-BLANK"] and ret.values["05"] == 0
@@ -391,6 +420,23 @@ def test_each_error_is_found(knobs, check):
     ret = judge(make_return(**knobs))
     assert check in ids(ret)
     assert ret.rejected
+
+
+@pytest.mark.parametrize("form_id", ["DJ-1", "DJ-2"])
+def test_the_city_itself_is_told_it_files_no_return(form_id):
+    ret = judge(make_return(form_id, org_code=CITY, values=good_values(form_id)))
+    [found] = [f for f in ret.findings if f.check_id == "E-ORG"]
+    assert "市本级不填报年报" in found.message and "应填报" not in found.message, found.message
+    assert CITY in found.message and found.cell == "C3"
+
+
+@pytest.mark.parametrize(
+    "code,form_id,should", [(TOWNSHIP, "DJ-1", "DJ-2"), (VILLAGE, "DJ-2", "DJ-1")], ids=str
+)
+def test_an_org_on_the_wrong_form_is_told_which_form_it_files(code, form_id, should):
+    ret = judge(make_return(form_id, org_code=code, values=good_values(form_id)))
+    [found] = [f for f in ret.findings if f.check_id == "E-ORG"]
+    assert f"应填报 {should}，不应填报 {form_id}" in found.message, found.message
 
 
 def test_the_contact_phone_is_not_personal_data_but_elsewhere_it_is():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -14,6 +15,7 @@ from pbstats.flows.cli import app
 from pbstats.schemas.registry import read_csv
 from pbstats.warehouse.db import make_engine, upgrade
 from pbstats.warehouse.tables import metadata
+from tests.builders import drop
 
 CONTRACT = {
     "dim_org": {"org_code", "name", "level", "kind", "parent_code", "valid_from", "valid_to"},
@@ -129,6 +131,71 @@ def test_upgrade_twice_changes_nothing(warehouse_url):
     upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from dim_metric")).scalar_one() == 29
+    engine.dispose()
+
+
+def test_a_warehouse_upgraded_from_masked_inbox_keys_reads_only_the_masked_files_again(
+    warehouse_url, tmp_path: Path
+):
+    """0004 keys the inbox by the sha256 of the real path: a row keyed by a clean path keeps its file
+    unread; a masked one no longer matches, so its file is listed again (and known by its sha256)."""
+    from alembic import command
+
+    from pbstats.flows.files import list_inbox
+    from pbstats.flows.ingest import changed
+    from pbstats.warehouse.db import alembic_config
+
+    inbox = tmp_path / "inbox"
+    drop(inbox, "一村.xlsx", b"a")
+    drop(inbox, "13812345678.xlsx", b"bb")
+    entries, _ = list_inbox(inbox)
+    engine = make_engine(warehouse_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        for e in entries:  # as 0003 remembered them: by the path as shown
+            conn.execute(
+                text("INSERT INTO inbox_file VALUES (:p, :size, :mtime, :sha, :at)"),
+                {"p": e.shown, "size": e.size, "mtime": e.mtime_ns, "sha": "0" * 64, "at": datetime.now(UTC)},
+            )
+    upgrade(engine)
+    assert [e.name for e in changed(entries, engine)] == ["138****5678.xlsx"]
+    assert "pipeline_lock" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+        assert sorted(conn.execute(text("SELECT path FROM inbox_file")).scalars()) == sorted(
+            e.shown for e in entries
+        )
+    upgrade(engine)
+    assert len(changed(entries, engine)) == 1
+    engine.dispose()
+
+
+def test_only_what_a_second_try_can_pass_is_an_outage(tmp_path: Path):
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    from pbstats.warehouse.db import is_outage
+
+    refused = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(DBAPIError) as down:
+        refused.connect()
+    assert is_outage(down.value)
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    upgrade(engine)
+    with engine.connect() as conn, pytest.raises(DBAPIError) as typo:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert not is_outage(typo.value)
+    with engine.begin() as conn, pytest.raises(DBAPIError) as broken:
+        conn.execute(text("INSERT INTO dim_metric (form) VALUES ('DJ-1')"))
+    assert not is_outage(broken.value)
+    holder = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        sqlite3.connect(tmp_path / "w.db", timeout=0).execute("BEGIN IMMEDIATE")
+    holder.close()
+    assert is_outage(busy.value)
+    assert not is_outage(ValueError("a bug"))
     engine.dispose()
 
 

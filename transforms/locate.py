@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from pbstats.schemas.forms import (
     ALL_LABELS,
+    COLUMN_NUMBERS,
     FOOTER_LABELS,
     FORMS,
     HEADER_CODE,
@@ -23,7 +24,10 @@ from .values import from_float, norm_text
 
 COVER_SCAN_ROWS = 40  # the 表号 stands in the cover block, near the top
 LABEL_RE = re.compile(r"^(" + "|".join(sorted(ALL_LABELS, key=len, reverse=True)) + r")[:：]?(.*)$")
-COLUMN_NUMBER_ROW = {"乙", "甲", "丙"}
+# the row under the header that numbers its columns is no indicator row: known by a mark that is no
+# digit in the code column, or by 甲 under 指标名称 (its 1 2 3 would read as codes)
+COLUMN_NUMBER_ROW = frozenset(mark for mark in COLUMN_NUMBERS if not mark.isdigit())
+NAME_COLUMN_MARK = COLUMN_NUMBERS[0]
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def indicator_rows(sheet: Sheet, header: Header, stop: int) -> list[IndicatorRow
         if (
             code is None
             or code in COLUMN_NUMBER_ROW
-            or norm_text(text_of(sheet.value(r, header.name_col))) == "甲"
+            or norm_text(text_of(sheet.value(r, header.name_col))) == NAME_COLUMN_MARK
         ):
             continue
         current = _cell(sheet, r, header.current_col, anchors)

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import re
 
+from pbstats.schemas import messages as msg
+
 from .markup import TAGS, error_text, tag_attrs, unescape
 from .package import Members
 from .survey import (
     EXCEL_COLS,
     EXCEL_ROWS,
-    MALFORMED,
     MAX_BOOK_CELLS,
     MAX_MERGES,
     MAX_TEXT,
-    TOO_MANY_CELLS,
-    TOO_MUCH_TEXT,
     Refusal,
     Survey,
     oversized,
@@ -47,7 +46,7 @@ def survey_ods(zf: Members) -> Survey:
             return Survey(problem)
     tables.settle(xml, len(xml))
     if tables.open_tags:  # calamine loops for ever on a table, row or cell that never ends
-        return Survey(Refusal(MALFORMED))
+        return Survey(Refusal(msg.MALFORMED))
     return Survey(tables.problem(), tables.uncached, tables.errors, tables.merged)
 
 
@@ -71,9 +70,9 @@ class _OdsTables:
         if self.too_big:
             return self.too_big
         if self.cells > MAX_BOOK_CELLS:
-            return Refusal(TOO_MANY_CELLS)
+            return Refusal(msg.TOO_MANY_CELLS)
         if self.text > MAX_TEXT:
-            return Refusal(TOO_MUCH_TEXT)
+            return Refusal(msg.TOO_MUCH_TEXT)
         return None
 
     def settle(self, xml: bytes, end: int) -> None:
@@ -104,7 +103,7 @@ class _OdsTables:
     def step(self, closing: bool, tag: bytes, raw: bytes, end: int) -> Refusal | None:
         if closing:  # tables, rows and cells must nest: calamine reads past a missing end to EOF and spins
             if not self.open_tags or self.open_tags.pop() != tag:
-                return Refusal(MALFORMED)
+                return Refusal(msg.MALFORMED)
         elif not raw.rstrip().endswith(b"/"):
             self.open_tags.append(tag)
         return self._step(closing, tag, raw, end)
@@ -123,7 +122,7 @@ class _OdsTables:
             attrs[b"value-type"] = b"error"
         repeat = _repeat(attrs, b"number-columns-repeated")
         if repeat is None:
-            return Refusal(MALFORMED)
+            return Refusal(msg.MALFORMED)
         repeat = max(0, min(repeat, EXCEL_COLS - self.col))
         if b"number-columns-spanned" in attrs or b"number-rows-spanned" in attrs:
             self._merge(attrs)
@@ -162,7 +161,7 @@ class _OdsTables:
             return None
         repeat = _repeat(tag_attrs(raw), b"number-rows-repeated")
         if repeat is None:
-            return Refusal(MALFORMED)
+            return Refusal(msg.MALFORMED)
         self.row_repeat = max(0, min(repeat, EXCEL_ROWS - self.rows))
         self.col, self.row_has, self.row_text, self.row_last_col = 0, False, 0, 0
         if raw.endswith(b"/"):

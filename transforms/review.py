@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pbstats.schemas import review_text as words
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, Kind
 
 Metric = tuple[str, str]  # (form, indicator code)
@@ -148,25 +150,7 @@ HEADLINE: tuple[Metric, ...] = tuple(
     for c in ("02", "03", "04", "05", "09", "08", "10", "11", "12", "13", "14", "15", "16", "06", "07")
 )
 CROSS_CHECK: Metric = ("DJ-1", "09")  # villages that finished rectification, by their own returns
-SHORT = {
-    ("DJ-2", "02"): "驻村第一书记",
-    ("DJ-2", "03"): "乡村振兴指导员",
-    ("DJ-2", "04"): "干部参与重点工作",
-    ("DJ-2", "05"): "示范党支部",
-    ("DJ-2", "06"): "软弱涣散党组织",
-    ("DJ-2", "07"): "已完成整顿",
-    ("DJ-2", "08"): "“一肩挑”村",
-    ("DJ-2", "09"): "集体收入超10万元村",
-    ("DJ-2", "10"): "典型问题（起）",
-    ("DJ-2", "11"): "典型问题（人）",
-    ("DJ-2", "12"): "腐败作风（起）",
-    ("DJ-2", "13"): "腐败作风（人）",
-    ("DJ-2", "14"): "四种形态（人次）",
-    ("DJ-2", "15"): "立案（件）",
-    ("DJ-2", "16"): "立案（人）",
-    ("DJ-1", "01"): "党员总数",
-    ("DJ-1", "09"): "村级年报完成整顿",
-}
+SHORT = words.SHORT
 # the year-over-year tables by township
 TOWNSHIP_METRICS: tuple[Metric, ...] = (("DJ-1", "01"), ("DJ-2", "02"), ("DJ-2", "03"), ("DJ-2", "15"))
 # the township table of this year
@@ -195,7 +179,7 @@ def label_of(metric: Metric) -> str:
 def unit_of(metric: Metric) -> str:
     form, code = metric
     ind = FORMS[form].indicator(code)
-    return "个" if ind.kind is Kind.FLAG else ind.unit
+    return words.FLAG_UNIT if ind.kind is Kind.FLAG else ind.unit
 
 
 def figure(
@@ -237,16 +221,13 @@ def signed(x: float | None, decimals: int = 0) -> str:
 def quoted(f: Figure) -> str:
     """“120人（上年112人，增加8人）”."""
     if f.value is None:
-        return "暂无数据"
+        return words.NO_DATA
     now = f"{number(f.value, f.decimals)}{f.unit}"
     if f.prior is None:
-        return f"{now}（上年无数据）"
+        return words.quoted(now, None, None, False)
     change = f.change or 0.0
-    if abs(change) < 0.5 * 10**-f.decimals:
-        how = "与上年持平"
-    else:
-        how = f"{'增加' if change > 0 else '减少'}{number(abs(change), f.decimals)}{f.unit}"
-    return f"{now}（上年{number(f.prior, f.decimals)}{f.unit}，{how}）"
+    moved = None if abs(change) < 0.5 * 10**-f.decimals else f"{number(abs(change), f.decimals)}{f.unit}"
+    return words.quoted(now, f"{number(f.prior, f.decimals)}{f.unit}", moved, change > 0)
 
 
 def headline_paragraphs(
@@ -255,23 +236,7 @@ def headline_paragraphs(
     """The year-end review's headline sentences (forms.md §7) with every figure from the totals."""
     q = {m[1]: quoted(figure(m, now, before)) for m in HEADLINE}
     cross = quoted(figure(CROSS_CHECK, now, before))
-    if reported == 0:
-        return [f"{year}年度{scope}尚无已通过审核的乡镇（街道）年报（DJ-2），以下各项暂无数据。"]
-    lead = f"{year}年，{scope}各级党组织认真落实全面从严治党要求，扎实推进基层党建各项工作。"
-    if expected > 1:
-        lead += f"以下数据来自已通过审核的{reported}份乡镇（街道）年报（应报{expected}份）。"
-    return [
-        lead,
-        f"一是选派力量持续加强。全年选派驻村第一书记{q['02']}，选派乡村振兴指导员{q['03']}；"
-        f"选派干部参与文明城市创建、重点项目建设、志愿服务等重点工作{q['04']}。",
-        f"二是组织建设不断夯实。创建党史学习教育示范党支部{q['05']}；"
-        f"集体经济收入超10万元的村（社区）{q['09']}；书记、主任“一肩挑”的村（社区）{q['08']}。",
-        f"三是正风肃纪保持高压。查处典型问题{q['10']}、涉及{q['11']}；"
-        f"查处群众身边腐败和作风问题{q['12']}、涉及{q['13']}；"
-        f"运用“四种形态”批评教育帮助和处理{q['14']}；立案查处{q['15']}、涉及{q['16']}。",
-        f"四是软弱涣散基层党组织整顿有力。确定软弱涣散基层党组织{q['06']}，其中已完成整顿{q['07']}；"
-        f"村（社区）年报中本年完成整顿的{cross}。",
-    ]
+    return words.headline(scope, year, q, cross, reported, expected)
 
 
 # ---- comparisons by township -------------------------------------------------------------------------
@@ -321,30 +286,25 @@ def comparisons(
             merged_into.setdefault(m.successor_code, []).append(m.name)
     gone = {m.code: m for m in found}
     as_reported_towns = sorted(set(towns_now) | set(towns_before))
-    reported_notes = {
-        code: (
-            f"{year}年已并入{gone[code].successor_name}" if gone[code].successor_name else f"{year}年已撤销"
-        )
-        for code in gone
-    }
-    reported_notes |= {code: f"{year}年起含原{'、'.join(names)}" for code, names in merged_into.items()}
-    restated_notes = {code: f"上年数含原{'、'.join(names)}" for code, names in merged_into.items()}
+    reported_notes = {code: words.gone_note(year, gone[code].successor_name) for code in gone}
+    reported_notes |= {code: words.took_over_note(year, names) for code, names in merged_into.items()}
+    restated_notes = {code: words.restated_note(names) for code, names in merged_into.items()}
     if only is not None:
         keep = {only} | {m.code for m in found if m.successor_code == only}
         as_reported_towns = [c for c in as_reported_towns if c in keep]
         towns_now = {c: n for c, n in towns_now.items() if c == only}
     names = towns_before | towns_now
     as_reported = Comparison(
-        title="按乡镇（街道）同比：按各年度上报时的区划",
-        hierarchy=f"本年数按{year}年度区划汇总，上年数按{year - 1}年度区划汇总（区划调整的乡镇数据不可直接比较）",
+        title=words.AS_REPORTED,
+        hierarchy=words.as_reported_hierarchy(year),
         metrics=tuple(SHORT.get(m, label_of(m)) for m in metrics),
         rows=township_rows(
             [(c, names[c]) for c in as_reported_towns], now_by, reported_before, metrics, reported_notes
         ),
     )
     restated = Comparison(
-        title=f"按乡镇（街道）同比：按{year}年度区划还原",
-        hierarchy=f"本年数与上年数均按{year}年度区划汇总（上年数据按各村（社区）{year}年所属乡镇重新归集）",
+        title=words.restated(year),
+        hierarchy=words.restated_hierarchy(year),
         metrics=as_reported.metrics,
         rows=township_rows(sorted(towns_now.items()), now_by, restated_before, metrics, restated_notes),
     )
@@ -386,7 +346,14 @@ def completeness(rows: Sequence[Mapping]) -> Completeness:
 
 
 # the order a reviewer reads open warnings in: disagreements first, blanks read as 0 last
-WARNING_ORDER = ("W-ROLLUP", "W-JUMP", "W-PRIOR", "W-LATE", "W-FOOTER", "W-BLANK")
+WARNING_ORDER = (
+    CheckId.W_ROLLUP,
+    CheckId.W_JUMP,
+    CheckId.W_PRIOR,
+    CheckId.W_LATE,
+    CheckId.W_FOOTER,
+    CheckId.W_BLANK,
+)
 
 
 def by_importance(warnings: Sequence[Mapping]) -> list[dict]:
@@ -436,14 +403,7 @@ VILLAGE_METRICS: tuple[Metric, ...] = (
     ("DJ-1", "09"),
     ("DJ-1", "12"),
 )
-VILLAGE_SHORT = {
-    ("DJ-1", "01"): "党员总数",
-    ("DJ-1", "07"): "集体经济收入（万元）",
-    ("DJ-1", "04"): "“一肩挑”",
-    ("DJ-1", "08"): "软弱涣散",
-    ("DJ-1", "09"): "本年完成整顿",
-    ("DJ-1", "12"): "示范党支部",
-}
+VILLAGE_SHORT = words.VILLAGE_SHORT
 YEAR_CHART: tuple[Metric, ...] = (
     ("DJ-2", "02"),
     ("DJ-2", "03"),
@@ -517,7 +477,7 @@ def build_review(data: ReviewInput) -> Review:
     now_map = township_map(data.orgs_now)
     restated = restated_map(data.orgs_before, data.orgs_now)
     if only is None:
-        scope = "全市"
+        scope = words.CITY
         now_orgs, before_orgs = None, None
     else:
         town = next((o for o in data.orgs_now if o.code == only and o.level == "township"), None)
@@ -535,9 +495,9 @@ def build_review(data: ReviewInput) -> Review:
     paragraphs = headline_paragraphs(scope, year, now, before, dj2_reported, len(towns_in_scope))
     merged_here = [m.name for m in merges(data.orgs_before, data.orgs_now) if m.successor_code == only]
     if only is not None and merged_here:
-        paragraphs.append(f"注：上年数按本年区划还原，含{'、'.join(merged_here)}（已并入）的上年数据。")
+        paragraphs.append(words.merged_here(merged_here))
     headline = [figure(m, now, before) for m in HEADLINE] + [
-        figure(CROSS_CHECK, now, before, "（对照）村（社区）年报中本年完成整顿的")
+        figure(CROSS_CHECK, now, before, words.CROSS_CHECK)
     ]
     forms = [
         (f"{f.form_id} {f.title}", figures(((f.form_id, i.code) for i in f.indicators), now, before))
@@ -551,7 +511,7 @@ def build_review(data: ReviewInput) -> Review:
         now_by = by_township(data.values_now, now_map)
         towns = sorted((o.code, o.name) for o in towns_in_scope)
         units = township_rows(towns, now_by, {}, TOWNSHIP_YEAR)
-        units_title = f"{year}年度各乡镇（街道）主要指标（按{year}年度区划）"
+        units_title = words.townships_title(year)
         units_metrics = tuple(SHORT[m] for m in TOWNSHIP_YEAR)
         before_by = by_township(data.values_before, restated)
         chart_units = [
@@ -562,12 +522,12 @@ def build_review(data: ReviewInput) -> Review:
             )
             for code, name in towns
         ]
-        chart_units_title = "各乡镇（街道）选派干部人数（第一书记、乡村振兴指导员、参与重点工作干部合计）"
+        chart_units_title = words.DISPATCHED_CHART
         chart_years = {
             SHORT[m]: {y: t.get(m, 0.0) for y, t in sorted(data.city_years.items()) if y <= year}
             for m in YEAR_CHART
         }
-        chart_years_title = "全市主要指标逐年对比"
+        chart_years_title = words.CITY_YEARS_CHART
     else:
         villages = sorted(
             (o for o in data.orgs_now if o.level == "village" and o.township_code == only),
@@ -583,11 +543,11 @@ def build_review(data: ReviewInput) -> Review:
                     figure(m, own_now.get(v.code), own_before.get(v.code), VILLAGE_SHORT[m], single=True)
                     for m in VILLAGE_METRICS
                 ),
-                "" if v.code in own_now else "未报或未通过审核",
+                "" if v.code in own_now else words.VILLAGE_NOT_IN,
             )
             for v in villages
         )
-        units_title = f"{year}年度{scope}各村（社区）主要指标"
+        units_title = words.villages_title(year, scope)
         units_metrics = tuple(VILLAGE_SHORT[m] for m in VILLAGE_METRICS)
         member = ("DJ-1", "01")
         chart_units = [
@@ -598,13 +558,13 @@ def build_review(data: ReviewInput) -> Review:
             )
             for v in villages
         ]
-        chart_units_title = f"{scope}各村（社区）党员人数"
+        chart_units_title = words.members_chart(scope)
         chart_years = {
             SHORT[m]: ({year - 1: before.get(m, 0.0)} if before else {})
             | ({year: now.get(m, 0.0)} if now else {})
             for m in YEAR_CHART
         }
-        chart_years_title = f"{scope}主要指标同比（上年按本年区划还原）"
+        chart_years_title = words.scope_years_chart(scope)
 
     tail = _states(data.completeness, data.warnings, data.rollups, only)
     return Review(
@@ -677,12 +637,12 @@ def build_summary(data: SummaryInput) -> Summary:
     reported = sum(1 for o in towns if o.code in data.dj2_reported)
     return Summary(
         year=year,
-        scope="全市",
+        scope=words.CITY,
         township=None,
         closed=data.closed,
-        paragraphs=headline_paragraphs("全市", year, now, before, reported, len(towns)),
+        paragraphs=headline_paragraphs(words.CITY, year, now, before, reported, len(towns)),
         headline=[figure(m, now, before) for m in HEADLINE]
-        + [figure(CROSS_CHECK, now, before, "（对照）村（社区）年报中本年完成整顿的")],
+        + [figure(CROSS_CHECK, now, before, words.CROSS_CHECK)],
         merges=merges(data.orgs_before, data.orgs_now),
         completeness=completeness(data.completeness),
         warnings_open=sum(data.warning_counts.values()),

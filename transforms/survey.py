@@ -1,5 +1,5 @@
 """What reading a file would take, decided before python-calamine sees it (forms.md §6 E-FILE): the
-caps, the reasons given to the submitter, and what a survey of each kind finds.
+caps, the refusal (worded in `schemas.messages`), and what a survey of each kind finds.
 
 calamine allocates the whole rectangle from A1 to the last cell, reserves what a file declares (an
 .xls DIMENSIONS record, an .xlsx sharedStrings count), copies a shared or repeated string into every
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pbstats.schemas import messages as msg
 from pbstats.schemas.forms import MAX_SHEET_ROWS
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -29,13 +30,6 @@ MAX_TEXT = 32_000_000  # characters of cell text calamine may make, over all cel
 MAX_ROWS_SEEN = MAX_SHEET_ROWS * 10  # a sheet this long is no return, whichever sheet it is
 MAX_MERGES = 10_000  # per sheet; a return has a handful
 EXCEL_ROWS, EXCEL_COLS = 1_048_576, 16_384
-
-CORRUPT = "文件已损坏（无法解压），请重新导出后报送"
-BAD_MEMBER = "文件已损坏（压缩包校验失败），请重新导出后报送"
-MALFORMED = "文件已损坏（内部结构异常），请用 Excel 或 WPS 重新打开并另存后报送"
-ENCRYPTED = "文件设置了密码（已加密），请取消密码后重新报送"
-TOO_MUCH_TEXT = "工作簿中的文字内容远超报表的规模，请删除无关内容后报送"
-TOO_MANY_CELLS = "工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送"
 
 
 @dataclass(frozen=True)
@@ -56,12 +50,8 @@ class Survey:
     merged: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
 
 
-def too_large(name: str, rows: int, cols: int) -> str:
-    return f"工作表“{name[:40]}”的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
-
-
 def oversized(name: str, rows: int, cols: int) -> Refusal | None:
     """A sheet whose rectangle calamine must not allocate."""
     if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_GRID_CELLS:
-        return Refusal(too_large(name, rows, cols))
+        return Refusal(msg.used_range_too_large(name, rows, cols))
     return None

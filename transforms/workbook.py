@@ -4,8 +4,8 @@ python-calamine reads every kind fast, but allocates the whole rectangle of a sh
 file declares and aborts the process when an allocation fails; and it reads a formula with no cached
 value, or an error value, as an empty cell, and gives no merged ranges for an .ods. So each file is
 surveyed first, from its own structure (`transforms.survey`: `transforms.xlsx`, `transforms.ods`,
-`transforms.xls`), and the reading itself runs in a worker process with a time and memory budget
-(`transforms.sandbox`): a file that gets past the survey and still takes the worker down is
+`transforms.xls`), and the pipeline runs the reading itself in a worker process with a time and
+memory budget (`flows.readers`): a file that gets past the survey and still takes the worker down is
 rejected, never the run.
 """
 
@@ -17,6 +17,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
+from pbstats.schemas import messages as msg
 from pbstats.schemas.forms import (
     LABEL_PHONE,
     MAX_FILE_BYTES,
@@ -25,16 +26,11 @@ from pbstats.schemas.forms import (
     SPREADSHEET_SUFFIXES,
 )
 
-from . import sandbox
 from .locate import COVER_SCAN_ROWS
 from .model import Sheet, Workbook
 from .ods import survey_ods
 from .package import BadMember, manifest, members_unpacked
 from .survey import (
-    BAD_MEMBER,
-    CORRUPT,
-    ENCRYPTED,
-    MALFORMED,
     MAX_BOOK_CELLS,
     MAX_CELLS,
     MAX_GRID_CELLS,
@@ -43,21 +39,12 @@ from .survey import (
     MAX_SHEETS,
     MAX_TEXT,
     OLE_MAGIC,
-    TOO_MANY_CELLS,
-    TOO_MUCH_TEXT,
     ZIP_MAGIC,
     Refusal,
     Survey,
-    too_large,
 )
 from .xls import survey_xls
 from .xlsx import survey_xlsx
-
-OVER_BUDGET = {
-    "time": "文件读取超时（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
-    "memory": "文件读取所需内存超过上限（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
-    "crash": "文件结构异常，系统无法读取，请用 Excel 或 WPS 重新打开并另存后报送",
-}
 
 
 @dataclass(frozen=True)
@@ -76,12 +63,11 @@ def _first_look(data: bytes, file_name: str) -> Unreadable | None:
     """What the name and the size alone tell."""
     suffix = suffix_of(file_name)
     if suffix not in SPREADSHEET_SUFFIXES:
-        shown = suffix[:20] or "无扩展名"
-        return Unreadable(f"文件类型“{shown}”不是电子表格，请使用 .xlsx、.xlsm、.xls 或 .ods 格式报送")
+        return Unreadable(msg.not_a_spreadsheet_kind(suffix))
     if not data:
-        return Unreadable("文件为空（0 字节），请重新导出后报送")
+        return Unreadable(msg.EMPTY_FILE)
     if len(data) > MAX_FILE_BYTES:
-        return Unreadable(f"文件大小 {len(data) / 1048576:.1f} MB，超过 20 MB 的上限，请删除无关内容后报送")
+        return Unreadable(msg.file_too_big(len(data)))
     return None
 
 
@@ -96,25 +82,15 @@ def guard(data: bytes, file_name: str) -> Unreadable | None:
 
 
 def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """Every sheet as rows of cached values; never raises for bad bytes (read in a guarded worker)."""
-    bad = _first_look(data, file_name)
-    if bad:
-        return bad
-    got = sandbox.call(read_unguarded, data, file_name)
-    if isinstance(got, sandbox.Failed):
-        return Unreadable(OVER_BUDGET[got.why])
-    return got
-
-
-def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """`read_workbook` in this process: the survey, then calamine within the caps."""
+    """Every sheet as rows of cached values: the survey, then calamine within the caps; never raises for
+    bad bytes. calamine may still abort the process: run it where that costs only the file (`flows.readers`)."""
     bad = _first_look(data, file_name)
     if bad:
         return bad
     try:
         survey = _survey(data, suffix_of(file_name))
     except Exception:  # a survey that trips over the bytes: they are nothing calamine should see
-        return Unreadable(MALFORMED)
+        return Unreadable(msg.MALFORMED)
     if survey.problem:
         return Unreadable(survey.problem.reason)
     try:
@@ -124,12 +100,12 @@ def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
     except BaseException as e:  # calamine raises plain errors for bad content, a panic as BaseException
         text = str(e).lower()
         if "password" in text or "encrypt" in text:
-            return Unreadable(ENCRYPTED)
-        return Unreadable(f"文件已损坏，无法读取（{_shown_error(e)}），请重新导出后报送")
+            return Unreadable(msg.ENCRYPTED)
+        return Unreadable(msg.corrupt(_shown_error(e)))
     if isinstance(sheets, Unreadable):
         return sheets
     if not any(any(v not in (None, "") for v in row) for s in sheets for row in s.rows):
-        return Unreadable("文件中没有任何内容（所有工作表都是空的）")
+        return Unreadable(msg.EMPTY_BOOK)
     for sheet in sheets:  # what calamine reads as an empty cell, found in the file's own structure
         sheet.uncached_formulas |= survey.uncached.get(sheet.name, set())
         sheet.errors = survey.errors.get(sheet.name, {})
@@ -143,7 +119,7 @@ def _shown_error(e: BaseException) -> str:
 
     text = str(e) or type(e).__name__
     if "Cannot detect file format" in text:
-        return "无法识别的文件格式"
+        return msg.UNKNOWN_FORMAT
     return scrub(re.sub(r"[\x00-\x1f\x7f]+", " ", text), 80)
 
 
@@ -161,14 +137,14 @@ def _read_sheets(data: bytes) -> list[Sheet] | Unreadable:
         raw = book.get_sheet_by_name(name)
         rows, cols = (raw.end[0] + 1, raw.end[1] + 1) if raw.end else (0, 0)
         if rows > MAX_ROWS_SEEN or rows * cols > MAX_GRID_CELLS:
-            return Unreadable(too_large(name, rows, cols))
+            return Unreadable(msg.used_range_too_large(name, rows, cols))
         cells += rows * cols
         if cells > MAX_BOOK_CELLS:
-            return Unreadable(TOO_MANY_CELLS)
+            return Unreadable(msg.TOO_MANY_CELLS)
         sheet = _read_sheet(raw, rows, cols)
         text += sum(len(v) for row in sheet.rows for v in row if isinstance(v, str))
         if text > MAX_TEXT:
-            return Unreadable(TOO_MUCH_TEXT)
+            return Unreadable(msg.TOO_MUCH_TEXT)
         sheets.append(sheet)
     return sheets
 
@@ -216,9 +192,9 @@ def _survey(data: bytes, suffix: str) -> Survey:
             suffix != ".xls"
             or b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00e\x00d\x00P\x00a\x00c\x00k\x00a\x00g\x00e" in data
         ):
-            return Survey(Refusal("文件设置了打开密码（已加密），请取消密码后重新报送"))
+            return Survey(Refusal(msg.ENCRYPTED))
     elif suffix == ".xls":
-        return Survey(Refusal("文件内容不是 Excel 97-2003 (.xls) 格式，可能已损坏或被改了扩展名"))
+        return Survey(Refusal(msg.NOT_XLS))
     return survey_content(data)
 
 
@@ -227,32 +203,28 @@ def survey_content(data: bytes) -> Survey:
     if data.startswith(OLE_MAGIC):
         return survey_xls(data)
     if not data.startswith(ZIP_MAGIC):
-        return Survey(Refusal("文件已损坏或不是电子表格（无法识别的文件内容），请重新导出后报送"))
+        return Survey(Refusal(msg.NOT_A_SPREADSHEET))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             if any(i.flag_bits & 0x1 for i in infos):
-                return Survey(Refusal(ENCRYPTED))
+                return Survey(Refusal(msg.ENCRYPTED))
             unpacked = sum(i.file_size for i in infos)
             if unpacked > MAX_UNPACKED_BYTES:
-                return Survey(
-                    Refusal(
-                        f"文件解压后达 {unpacked / 1048576:.0f} MB，超过 100 MB 的上限，请删除无关内容后报送"
-                    )
-                )
+                return Survey(Refusal(msg.unpacks_too_big(unpacked)))
             members = members_unpacked(data, infos)
             if members is None:
-                return Survey(Refusal(BAD_MEMBER))
+                return Survey(Refusal(msg.BAD_MEMBER))
             if "encryption-data" in manifest(members):
-                return Survey(Refusal(ENCRYPTED))
+                return Survey(Refusal(msg.ENCRYPTED))
             if "xl/workbook.bin" in members:
-                return Survey(Refusal("文件是 Excel 二进制工作簿（.xlsb），请另存为 .xlsx 后报送"))
+                return Survey(Refusal(msg.XLSB))
             if "xl/workbook.xml" in members:
                 return survey_xlsx(members)
             if "content.xml" in members:
                 return survey_ods(members)
     except BadMember:  # one left packed, and read after all: a sheet or a part the workbook names
-        return Survey(Refusal(BAD_MEMBER))
+        return Survey(Refusal(msg.BAD_MEMBER))
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError, zlib.error):
-        return Survey(Refusal(CORRUPT))
+        return Survey(Refusal(msg.CORRUPT))
     return Survey()

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import struct
 
+from pbstats.schemas import messages as msg
+
 from .survey import (
-    MALFORMED,
     MAX_BOOK_CELLS,
     MAX_GRID_CELLS,
     MAX_MERGES,
     MAX_ROWS_SEEN,
     MAX_SHEETS,
     MAX_TEXT,
-    TOO_MANY_CELLS,
-    TOO_MUCH_TEXT,
     Refusal,
     Survey,
     oversized,
@@ -32,11 +31,11 @@ _CELL_RECORDS = {0x0203, 0x0204, 0x00D6, 0x0205, 0x027E, 0x00FD, 0x0006}
 def survey_xls(data: bytes) -> Survey:
     stream = ole_stream(data, ("Workbook", "Book"))
     if stream is None:
-        return Survey(Refusal(MALFORMED))
+        return Survey(Refusal(msg.MALFORMED))
     try:
         return _scan_biff(stream)
     except (struct.error, IndexError, ValueError):
-        return Survey(Refusal(MALFORMED))
+        return Survey(Refusal(msg.MALFORMED))
 
 
 def ole_stream(data: bytes, names: tuple[str, ...]) -> bytes | None:
@@ -150,9 +149,9 @@ class _BiffScan:
                 return Survey(problem)
             pos += 4 + length
         if any(p not in self.sizes for p, _ in self.boundsheets):
-            return Survey(Refusal(MALFORMED))  # a sheet that points into the middle of something else
+            return Survey(Refusal(msg.MALFORMED))  # a sheet that points into the middle of something else
         if sum(self.sizes[p] for p, _ in self.boundsheets) > MAX_BOOK_CELLS:
-            return Survey(Refusal(TOO_MANY_CELLS))
+            return Survey(Refusal(msg.TOO_MANY_CELLS))
         named = [(p, name) for p, name in self.boundsheets]
         return Survey(
             uncached={name: self.uncached[p] for p, name in named if p in self.uncached},
@@ -171,9 +170,7 @@ class _BiffScan:
         elif kind == 0x0085 and len(body) >= 4:
             self.boundsheets.append((struct.unpack_from("<I", body, 0)[0], _sheet_name(body)))
             if len(self.boundsheets) > MAX_SHEETS * 4:
-                return Refusal(
-                    f"工作簿有超过 {MAX_SHEETS * 4} 个工作表，远超报表的规模，请删除无关的工作表后报送"
-                )
+                return Refusal(msg.too_many_sheets(MAX_SHEETS * 4, at_least=True))
         elif kind == 0x00FC:
             self.strings = _string_lengths(self._continued(body, after))
         elif kind == 0x0200:
@@ -183,14 +180,14 @@ class _BiffScan:
             self.reserve = max(self.reserve, declared)
         elif (kind in _CELL_RECORDS or kind == 0x00BD) and len(body) >= 6:
             self._cell(kind, body)
-        return Refusal(TOO_MUCH_TEXT) if self.text > MAX_TEXT else None
+        return Refusal(msg.TOO_MUCH_TEXT) if self.text > MAX_TEXT else None
 
     def _end(self) -> Refusal | None:
         if self.depth == 1:
             rows = cols = 0
             if self.extent is not None:
                 rows, cols = self.extent[2] - self.extent[0] + 1, self.extent[3] - self.extent[1] + 1
-                too_big = oversized(f"第{len(self.sizes)}个工作表", rows, cols)
+                too_big = oversized(msg.nth_sheet(len(self.sizes)), rows, cols)
                 if too_big:
                     return too_big
             self.sizes[self.start] = max(rows * cols, self.reserve)
@@ -260,7 +257,7 @@ def _dimensions(body: bytes) -> int | Refusal:
     rows = ((rl - 1) - rf + 1) & 0xFFFFFFFF
     cols = ((cl - 1) - cf + 1) & 0xFFFFFFFF
     if rows > MAX_ROWS_SEEN or rows * cols > MAX_GRID_CELLS:
-        return Refusal(f"工作表声明的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送")
+        return Refusal(msg.used_range_too_large(None, rows, cols))
     return rows * cols
 
 

@@ -11,12 +11,13 @@ from posixpath import join, normpath
 
 from openpyxl.utils.cell import column_index_from_string
 
+from pbstats.schemas import messages as msg
+
 from .markup import REL_RE, TAGS, error_text, tag_attrs, unescape
 from .package import Members
 from .survey import (
     EXCEL_COLS,
     EXCEL_ROWS,
-    MALFORMED,
     MAX_BOOK_CELLS,
     MAX_CELLS,
     MAX_GRID_CELLS,
@@ -24,7 +25,6 @@ from .survey import (
     MAX_ROWS_SEEN,
     MAX_SHEETS,
     MAX_TEXT,
-    TOO_MUCH_TEXT,
     Refusal,
     Survey,
     oversized,
@@ -92,7 +92,7 @@ def _shared_strings(zf: Members) -> _SharedStrings | Refusal:
         for key in (b"count", b"uniqueCount"):  # calamine reserves room for uniqueCount strings up front
             value = declared.get(key, b"0")
             if not value.isdigit() or int(value) > MAX_BOOK_CELLS:
-                return Refusal(MALFORMED)
+                return Refusal(msg.MALFORMED)
     return _SharedStrings(xml)
 
 
@@ -105,7 +105,7 @@ def survey_xlsx(zf: Members) -> Survey:
     if isinstance(strings, Refusal):
         return Survey(strings)
     if len(parts) > MAX_SHEETS * 4:
-        return Survey(Refusal(f"工作簿有 {len(parts)} 个工作表，远超报表的规模，请删除无关的工作表后报送"))
+        return Survey(Refusal(msg.too_many_sheets(len(parts))))
     out, text = Survey(), 0
     for name, part in parts.items():
         try:
@@ -120,7 +120,7 @@ def survey_xlsx(zf: Members) -> Survey:
             return Survey(too_big)
         text += sheet.text
         if text > MAX_TEXT:
-            return Survey(Refusal(TOO_MUCH_TEXT))
+            return Survey(Refusal(msg.TOO_MUCH_TEXT))
         if sheet.uncached:
             out.uncached[name] = sheet.uncached
         if sheet.errors:
@@ -168,11 +168,11 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Refusa
         if _UNPLACED.search(xml):
             return _walk_xlsx_sheet(xml, strings)  # some cells or rows placed by their order, not by `r`
         if _BAD_ROW_REF.search(xml) or _BAD_CELL_REF.search(xml):
-            return Refusal(MALFORMED)
+            return Refusal(msg.MALFORMED)
         rows = max(map(int, _ROW_REFS.findall(xml) + _CELL_ROWS.findall(xml)), default=0)
         cols = max((_column(x) + 1 for x in set(_CELL_COLS.findall(xml))), default=0)
     if rows > EXCEL_ROWS or cols > EXCEL_COLS:
-        return Refusal(MALFORMED)
+        return Refusal(msg.MALFORMED)
     text = 0
     refs = xml.count(b't="s"')
     if (
@@ -270,7 +270,7 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Refusa
         ref = attrs.get(b"r")
         if tag == b"row":
             if ref is not None and not (ref.isdigit() and 0 < int(ref) <= EXCEL_ROWS):
-                return Refusal(MALFORMED)
+                return Refusal(msg.MALFORMED)
             row, col = (int(ref) - 1 if ref is not None else row + 1), -1
             rows = max(rows, row + 1)
             if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_GRID_CELLS or text > MAX_TEXT:
@@ -279,10 +279,10 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> _SheetScan | Refusa
             if ref is not None:
                 a1 = _A1_RE.fullmatch(ref)
                 if a1 is None or not 0 < int(a1.group(2)) <= EXCEL_ROWS:
-                    return Refusal(MALFORMED)
+                    return Refusal(msg.MALFORMED)
                 col, row = _column(a1.group(1)), int(a1.group(2)) - 1
                 if col >= EXCEL_COLS:
-                    return Refusal(MALFORMED)
+                    return Refusal(msg.MALFORMED)
             else:
                 col, row = col + 1, max(row, 0)
             rows, cols = max(rows, row + 1), max(cols, col + 1)

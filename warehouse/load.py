@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, ROLLUPS
 from pbstats.schemas.registry import Registry
 
@@ -75,10 +76,11 @@ class Incoming:
 class SeenFile:
     """An inbox path taken in, so an unchanged file is never read again."""
 
-    path: str
+    key: str  # sha256 of the real path (`flows.files.path_key`)
     size_bytes: int
     mtime_ns: int
     sha256: str
+    shown: str  # the path as shown: personal numbers masked
 
 
 @dataclass
@@ -92,19 +94,6 @@ class BatchCounts:
     held: int = 0
     seen_again: int = 0
     submission_ids: list[int] = field(default_factory=list)
-
-    def add(self, other: BatchCounts) -> None:
-        for name in (
-            "received",
-            "accepted",
-            "rejected",
-            "superseded",
-            "duplicates",
-            "warnings",
-            "seen_again",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.submission_ids.extend(other.submission_ids)
 
 
 RollupFn = Callable[
@@ -130,16 +119,15 @@ def lock(conn: Connection) -> None:
 # ---- what the warehouse already knows ------------------------------------------------------------
 
 
-def known_files(conn: Connection, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """path → (size, mtime_ns) of inbox paths already taken in."""
+def known_files(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """path key → (size, mtime_ns) of inbox paths already taken in."""
     out = {}
-    for chunk in chunks(list(paths), 500):
+    key = inbox_file.c.path_sha256
+    for chunk in chunks(list(keys), 500):
         for r in conn.execute(
-            select(inbox_file.c.path, inbox_file.c.size_bytes, inbox_file.c.mtime_ns).where(
-                inbox_file.c.path.in_(chunk)
-            )
+            select(key, inbox_file.c.size_bytes, inbox_file.c.mtime_ns).where(key.in_(chunk))
         ):
-            out[r.path] = (r.size_bytes, r.mtime_ns)
+            out[r.path_sha256] = (r.size_bytes, r.mtime_ns)
     return out
 
 
@@ -720,15 +708,16 @@ def _rows_of_keys(conn: Connection, table, columns, keys, *where):
 def _remember_files(conn: Connection, seen: Sequence[SeenFile], now: datetime) -> None:
     if not seen:
         return
-    paths = [s.path for s in seen]
-    for chunk in chunks(paths, 500):
-        conn.execute(delete(inbox_file).where(inbox_file.c.path.in_(chunk)))
+    keys = [s.key for s in seen]
+    for chunk in chunks(keys, 500):
+        conn.execute(delete(inbox_file).where(inbox_file.c.path_sha256.in_(chunk)))
     insert_rows(
         conn,
         inbox_file,
         [
             {
-                "path": s.path,
+                "path_sha256": s.key,
+                "path": s.shown,
                 "size_bytes": s.size_bytes,
                 "mtime_ns": s.mtime_ns,
                 "sha256": s.sha256,
@@ -871,7 +860,7 @@ def _rerun_rollup_chunk(
         conn.execute(
             delete(submission_issue).where(
                 submission_issue.c.submission_id.in_(sorted(township_sid.values())),
-                submission_issue.c.check_id == "W-ROLLUP",
+                submission_issue.c.check_id == CheckId.W_ROLLUP,
             )
         )
     insert_rows(conn, submission_issue, issues)
