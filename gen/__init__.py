@@ -10,9 +10,11 @@ duplicates, late returns); file mtimes are the arrival times. Modules:
 
 - `values`     true figures per org and year (rules hold, no 3× jumps, rollups agree)
 - `layout`     the form as laid out on a sheet, and its rendering to cells
-- `workbook`   cells to .xlsx/.xlsm (openpyxl, then cached formula values patched into the
-               sheet XML), .xls (xlwt), .ods (odfpy); deterministic bytes
+- `workbook`   cells to .xlsx/.xlsm (openpyxl, then cached formula results, error values
+               included, patched into the sheet XML), .xls (xlwt, results patched into the
+               BIFF records), .ods (odfpy); deterministic bytes
 - `quirks`     accepted variety (QUIRKS; file kinds in KIND_QUIRKS)
+- `sheets`     the sheets beside the form (instructions, breakdowns, appendices) and their quirks
 - `cases`      rejected returns (ERROR_CASES) and accepted ones with a warning (WARNING_CASES)
 - `city`       who sends what, when, under which name; writes the corpus
 - `oracle`     derives every accepted file's warnings from the rulebook and checks the plan

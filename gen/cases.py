@@ -29,7 +29,7 @@ from pbstats.schemas.forms import (
 from .layout import build_doc
 from .submission import Ctx, Submission, add_sheet, instructions_sheet, mobile, note_row, person, resident_id
 from .values import township
-from .workbook import Cell, docx_bytes, pdf_bytes
+from .workbook import Cell, CellError, docx_bytes, pdf_bytes
 
 ANY_FORM = tuple(FORMS)
 SHEET_KINDS = ("xlsx", "xlsm", "xls", "ods")
@@ -241,6 +241,35 @@ def _any(value: float) -> bool:
     return True
 
 
+# forms.md §5: a formula whose cached value is an error is E-VALUE. Each error value with a formula that
+# gives it, and the kinds that can carry it, the first preferred (so that every kind shows up): xlwt
+# cannot write a formula it does not know (#NAME?: a misspelt function; #NULL!: an empty intersection),
+# and LibreOffice has error codes of its own.
+FORMULA_ERRORS = (
+    ("div0", "#DIV/0!", "=D8/0", ("xlsx", "xls", "ods", "xlsm")),
+    ("na", "#N/A", "=NA()", ("xls", "xlsx", "xlsm", "ods")),
+    ("value", "#VALUE!", '="无"+1', ("ods", "xlsx", "xlsm", "xls")),
+    ("ref", "#REF!", "=INDEX(D6:D7,3)", ("xlsm", "xlsx", "xls", "ods")),
+    ("name", "#NAME?", "=SUMM(D6:D7)", ("ods", "xlsx", "xlsm")),
+    ("num", "#NUM!", "=SQRT(-1)", ("xls", "xlsx", "xlsm", "ods")),
+    ("null", "#NULL!", "=SUM(D6:D7 E6:E7)", ("xlsx", "xlsm", "ods")),
+    ("libreoffice", "Err:502", "=SQRT(-1)", ("ods",)),
+)
+
+
+def _formula_error(text: str, formula: str) -> Spell:
+    return lambda v, s, c: Cell(CellError(text), formula=formula)
+
+
+def _contact_with_id(sub: Submission, ctx: Ctx) -> bool:
+    """The 联系电话 cell holds a mobile and the filler's ID number: the mobile may stand there, the ID not."""
+    assert sub.doc is not None
+    item = sub.doc.footer["phone"]
+    item.value = f"{item.value}（身份证{resident_id(ctx.rng, sub.year)}）"
+    sub.pinned.add("footer")
+    return True
+
+
 # ---------------------------------------------------------------- E-RULE
 
 
@@ -425,16 +454,31 @@ ERROR_CASES: dict[str, Case] = {
             _bad_cell(Kind.AMOUNT, _any, lambda v, s, c: Cell(1.234)),
             forms=("DJ-1",),
         ),
-        Case(
+        Case(  # openpyxl and xlwt write formulas with no cached value; an .ods may have none either
             "value_formula_uncached",
             CheckId.E_VALUE,
             _bad_cell(Kind.COUNT, lambda v: v > 0, lambda v, s, c: Cell(None, formula=f"={int(v)}")),
+        ),
+        *(
+            Case(
+                f"value_formula_error_{slug}",
+                CheckId.E_VALUE,
+                _bad_cell(Kind.COUNT, _any, _formula_error(text, formula)),
+                kinds=kinds,
+            )
+            for slug, text, formula, kinds in FORMULA_ERRORS
+        ),
+        Case(  # #N/A typed as such: an error value with no formula
+            "value_error_typed",
+            CheckId.E_VALUE,
+            _bad_cell(Kind.COUNT, _any, lambda v, s, c: Cell(CellError("#N/A"))),
             kinds=("xlsx", "xlsm"),
         ),
         *_rule_cases(),
         Case("pii_id_in_note", CheckId.E_PII, _id_in_note),
         Case("pii_mobile_in_note_row", CheckId.E_PII, _mobile_in_note_row),
         Case("pii_mobile_other_sheet", CheckId.E_PII, _mobile_other_sheet),
+        Case("pii_id_in_contact_cell", CheckId.E_PII, _contact_with_id),
     )
 }
 

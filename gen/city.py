@@ -388,7 +388,7 @@ class _Planner:
                 break
             roll -= share
         wanted = rng.choice((1, 1, 2, 2, 3, 4))
-        names = [n for n, q in QUIRKS.items() if sub.kind in q.kinds and n not in sub.quirks]
+        names = [n for n, q in QUIRKS.items() if sub.kind in q.kinds and n not in sub.quirks and not q.rare]
         unseen = [n for n in names if n not in self.seen_quirks]
         seen = [n for n in names if n in self.seen_quirks]
         rng.shuffle(unseen)
@@ -426,6 +426,8 @@ class _Planner:
             if name in self.seen_quirks:
                 continue
             for sub in order:
+                if quirk.rare and any(QUIRKS[q].rare for q in sub.quirks if q in QUIRKS):
+                    continue  # one large file each: a city's corpus stays quick to write and to read
                 if sub.kind in quirk.kinds and name not in sub.quirks and self.apply_quirk(sub, name):
                     break
 

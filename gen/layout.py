@@ -56,6 +56,8 @@ class Item:
     label: str
     value: CellValue  # None: the label stands with nothing after it
     style: str = "full"  # full: label：value · half: label:value · next: value in the cell to the right
+    span: int = 1  # columns the label's cell is merged across (forms.md §3: labels may sit in merged cells)
+    value_span: int = 1  # columns the value's own cell is merged across (style "next")
 
 
 @dataclass
@@ -86,6 +88,9 @@ class ReturnDoc:
     footer_rows: list[list[tuple[str, int]]]
     sheet_name: str
     header: bool = True
+    header_rows: int = 1  # 2: 本年/上年 under a group label, the other labels merged down over both rows
+    group_label: str = "数值"
+    current_span: int = 1  # columns each 本年 cell (its label and number too) is merged across
     column_numbers: bool = True
     title_merge: str = "cols"  # cols | tall | none
     top: int = 0
@@ -183,8 +188,9 @@ def chinese_date(d: date) -> str:
 def render(doc: ReturnDoc) -> tuple[list[Grid], int]:
     """The sheets of the workbook, and the index of the form's sheet among them."""
     grid = Grid(doc.sheet_name)
-    width = len(doc.columns)
     r, c0 = doc.top, doc.left
+    spans = _spans(doc, c0)
+    width = sum(w for _, w in spans)
     grid.put(r, c0, doc.title, bold=True)
     if doc.title_merge == "cols":
         grid.merges.append((r, c0, r, c0 + width - 1))
@@ -198,40 +204,81 @@ def render(doc: ReturnDoc) -> tuple[list[Grid], int]:
         r += 1
     r += doc.blank_rows_after_cover
     if doc.header:
-        for i, key in enumerate(doc.columns):
-            if key != GAP:
-                grid.put(r, c0 + i, COLUMNS[key][0], bold=True)
-        r += 1
+        _header(grid, doc, r, spans)
+        r += doc.header_rows
     if doc.column_numbers:
-        for i, key in enumerate(doc.columns):
+        for key, (col, w) in zip(doc.columns, spans, strict=True):
             if key != GAP:
-                grid.put(r, c0 + i, COLUMNS[key][1])
+                _merged(grid, r, col, COLUMNS[key][1], 1, w)
         r += 1
     for row in doc.rows:
         cells = {"name": Cell(row.name or None), "code": Cell(row.code), "unit": Cell(row.unit or None)}
         cells |= {"current": row.current, "prior": row.prior, "note": row.note}
-        for i, key in enumerate(doc.columns):
+        for key, (col, w) in zip(doc.columns, spans, strict=True):
             cell = cells.get(key)
             if cell is not None and not cell.blank:
-                grid.cells[(r, c0 + i)] = cell
+                grid.cells[(r, col)] = cell
+            if w > 1 and row.indicator is not None:  # a figure merged across its columns, blank or not
+                grid.merges.append((r, col, r, col + w - 1))
         r += 1
     r += 1
     for line in doc.footer_rows:
         for key, slot in line:
             _place(grid, r, c0 + slot, doc.footer[key])
         r += 1
-    for i, key in enumerate(doc.columns):
-        grid.widths[c0 + i] = WIDTHS[key]
+    for key, (col, w) in zip(doc.columns, spans, strict=True):
+        for i in range(w):
+            grid.widths[col + i] = WIDTHS[key] / w
     return [*doc.before, grid, *doc.after], len(doc.before)
+
+
+def _spans(doc: ReturnDoc, c0: int) -> list[tuple[int, int]]:
+    """(first column, width) of each of the doc's table columns on the sheet."""
+    spans, col = [], c0
+    for key in doc.columns:
+        w = doc.current_span if key == "current" else 1
+        spans.append((col, w))
+        col += w
+    return spans
+
+
+VALUE_COLUMNS = ("current", "prior")
+
+
+def _header(grid: Grid, doc: ReturnDoc, r: int, spans: list[tuple[int, int]]) -> None:
+    """The header row; over two rows, the value columns' labels stand in the second row under the
+    group label (merged across each run of adjacent value columns) and the others merged down."""
+    two = doc.header_rows == 2
+    run_start = None
+    for i, (key, (col, w)) in enumerate(zip(doc.columns, spans, strict=True)):
+        if key == GAP:
+            continue
+        if two and key in VALUE_COLUMNS:
+            _merged(grid, r + 1, col, COLUMNS[key][0], 1, w, bold=True)
+            run_start = col if run_start is None else run_start
+            following = doc.columns[i + 1] if i + 1 < len(doc.columns) else None
+            if following not in VALUE_COLUMNS:
+                _merged(grid, r, run_start, doc.group_label, 1, col + w - run_start, bold=True)
+                run_start = None
+        else:
+            _merged(grid, r, col, COLUMNS[key][0], doc.header_rows, w, bold=True)
+
+
+def _merged(
+    grid: Grid, row: int, col: int, value: CellValue, rows: int, cols: int, *, bold: bool = False
+) -> None:
+    grid.put(row, col, value, bold=bold)
+    if rows > 1 or cols > 1:
+        grid.merges.append((row, col, row + rows - 1, col + cols - 1))
 
 
 def _place(grid: Grid, row: int, col: int, item: Item) -> None:
     if item.style == "next":
-        grid.put(row, col, item.label)
+        _merged(grid, row, col, item.label, 1, item.span)
         if item.value is not None and item.value != "":
-            grid.put(row, col + 1, item.value)
+            _merged(grid, row, col + item.span, item.value, 1, item.value_span)
         return
     colon = "：" if item.style == "full" else ":"
     value = item.value
     text = "" if value is None else chinese_date(value) if isinstance(value, date) else str(value)
-    grid.put(row, col, f"{item.label}{colon}{text}")
+    _merged(grid, row, col, f"{item.label}{colon}{text}", 1, item.span)

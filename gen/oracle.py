@@ -94,7 +94,8 @@ def _file_warnings(sub: Submission, year: int, loaded: Mapping[tuple[str, int], 
             found.add(CheckId.W_JUMP)
         for row in sub.doc.indicator_rows():
             assert row.indicator is not None
-            if "prior" in sub.doc.columns and not row.prior.blank:
-                if abs(float(row.prior.value) - float(prev[row.indicator.code])) > 1e-9:  # type: ignore[arg-type]
+            written = row.prior.value if row.prior.formula is None or row.prior.value is not None else None
+            if "prior" in sub.doc.columns and isinstance(written, int | float):  # an error value is no figure
+                if abs(float(written) - float(prev[row.indicator.code])) > 1e-9:
                     found.add(CheckId.W_PRIOR)
     return found

@@ -15,8 +15,16 @@ from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
 
 from .layout import GAP, Row
-from .submission import Ctx, Submission, add_sheet, instructions_sheet, note_row
-from .workbook import Cell, Grid
+from .sheets import (
+    appendix,
+    breakdown_sheet,
+    extra_sheet_after,
+    sheet_after_others,
+    side_sheet_formula_error,
+    side_sheets_many,
+)
+from .submission import Ctx, Submission, add_sheet, mobile, note_row
+from .workbook import Cell, CellError
 
 FULLWIDTH = str.maketrans("0123456789.", "０１２３４５６７８９．")
 YES, NO = "是", "否"
@@ -44,36 +52,10 @@ class Quirk:
     name: str
     apply: Callable[[Submission, Ctx], bool]
     kinds: tuple[str, ...] = ("xlsx", "xlsm", "xls", "ods")  # file kinds it can be written in
+    rare: bool = False  # shown once in a corpus, never drawn at random (a large file, slow to write)
 
 
 # ---------------------------------------------------------------- sheets
-
-
-def _sheet_after_others(sub: Submission, ctx: Ctx) -> bool:
-    assert sub.doc is not None
-    roll = ctx.rng.random()
-    if roll < 0.7:
-        add_sheet(sub.doc, instructions_sheet(sub.doc, sub.year), before=True)
-    if roll > 0.4:
-        add_sheet(sub.doc, breakdown_sheet(sub, ctx), before=True)
-    return True
-
-
-def breakdown_sheet(sub: Submission, ctx: Ctx) -> Grid:
-    """An 附表 the sender keeps beside the form: how 01 splits up (党员 or 村/社区)."""
-    value = int(sub.values["01"])
-    if sub.form.level == "village":
-        parts = (("正式党员", value - int(sub.values["02"])), ("预备党员", int(sub.values["02"])))
-    else:
-        communities = ctx.rng.randint(0, value // 3)
-        parts = (("社区", communities), ("行政村", value - communities))
-    grid = Grid("附表1")
-    grid.put(0, 0, "项目", bold=True)
-    grid.put(0, 1, "数量", bold=True)
-    for i, (label, n) in enumerate(parts, start=1):
-        grid.put(i, 0, label)
-        grid.put(i, 1, n)
-    return grid
 
 
 def _sheet_renamed(sub: Submission, ctx: Ctx) -> bool:
@@ -82,12 +64,6 @@ def _sheet_renamed(sub: Submission, ctx: Ctx) -> bool:
     sub.doc.sheet_name = ctx.rng.choice(
         ("Sheet1", "年报", f"{sub.year}年报", f"{level}年报表", "统计表", "报表(2)")
     )
-    return True
-
-
-def _extra_sheet_after(sub: Submission, ctx: Ctx) -> bool:
-    assert sub.doc is not None
-    add_sheet(sub.doc, Grid(ctx.rng.choice(("Sheet2", "Sheet3", "备用"))), before=False)
     return True
 
 
@@ -236,6 +212,8 @@ def _cover_next_cell(sub: Submission, ctx: Ctx) -> bool:
 
 def _cover_split(sub: Submission, ctx: Ctx) -> bool:
     assert sub.doc is not None
+    if _merged_items(sub):  # its layouts put items side by side, where a merged one would cover another
+        return False
     layouts = (
         [[("form_id", 0), ("year", 4)], [("org_name", 0)], [("org_code", 0), ("issuer", 3)]],
         [[("issuer", 0), ("form_id", 4)], [("org_name", 0), ("year", 2), ("org_code", 4)]],
@@ -364,6 +342,8 @@ def _formula_literal(sub: Submission, ctx: Ctx) -> bool:
 
 def _footer_next_cell(sub: Submission, ctx: Ctx) -> bool:
     assert sub.doc is not None
+    if _merged_items(sub):
+        return False
     for item in sub.doc.footer.values():
         item.style = "next"
     placed = [k for line in sub.doc.footer_rows for k, _ in line]
@@ -379,6 +359,95 @@ def _report_date_cell(sub: Submission, ctx: Ctx) -> bool:
     if item.value in (None, "") or "footer" in sub.pinned:
         return False
     item.value, item.style = sub.saved_at.date(), "next"
+    return True
+
+
+# ---------------------------------------------------------------- merged cells (forms.md §3)
+
+
+def _header_two_rows(sub: Submission, ctx: Ctx) -> bool:
+    """指标名称, 代码, 计量单位 and 备注 merged down over two rows; 本年 and 上年 in the second, under a
+    group label merged across them."""
+    assert sub.doc is not None
+    if sub.doc.header_rows != 1:
+        return False
+    sub.doc.header_rows = 2
+    sub.doc.group_label = ctx.rng.choice(("数值", "指标值", "统计数", "数据"))
+    return True
+
+
+def _figures_merged(sub: Submission, ctx: Ctx) -> bool:
+    """Each 本年 figure in a cell merged across two columns, under a 本年 label merged alike."""
+    assert sub.doc is not None
+    if sub.doc.current_span != 1:
+        return False
+    sub.doc.current_span = 2
+    return True
+
+
+def _items_merged(part: str) -> Callable[[Submission, Ctx], bool]:
+    """Cover or footer items in merged cells: the label (its value in the cell after the merge), the
+    value, or the label with its value; one item a line, so that no merge covers another item."""
+
+    def apply(sub: Submission, ctx: Ctx) -> bool:
+        assert sub.doc is not None
+        items = sub.doc.cover if part == "cover" else sub.doc.footer
+        if any(i.span > 1 or i.value_span > 1 for i in items.values()):
+            return False
+        merge = ctx.rng.choice(("label", "value", "both"))
+        for item in items.values():
+            if merge == "both":
+                item.span = ctx.rng.randint(2, 4)
+            else:
+                item.style = "next"
+                item.span, item.value_span = (2, 1) if merge == "label" else (1, 2)
+        lines = sub.doc.cover_rows if part == "cover" else sub.doc.footer_rows
+        lines[:] = [[(key, 0)] for line in lines for key, _ in line]
+        return True
+
+    return apply
+
+
+def _merged_items(sub: Submission) -> bool:
+    assert sub.doc is not None
+    return any(i.span > 1 or i.value_span > 1 for i in (*sub.doc.cover.values(), *sub.doc.footer.values()))
+
+
+# ---------------------------------------------------------------- error values outside the figures
+
+
+def _prior_formula_error(sub: Submission, ctx: Ctx) -> bool:
+    """A 上年 cell whose formula gives #REF! (its source deleted): not a figure, so nothing to compare."""
+    assert sub.doc is not None
+    if "prior" in sub.pinned or "prior" not in sub.doc.columns:
+        return False
+    row = ctx.rng.choice(sub.doc.indicator_rows())
+    row.prior = Cell(CellError("#REF!"), formula="=INDEX(D6:D7,3)")
+    sub.pinned.add("prior")
+    return True
+
+
+# ---------------------------------------------------------------- the 联系电话 cell
+
+
+def _contact_numbers(sub: Submission, ctx: Ctx) -> bool:
+    """More than one number in the 联系电话 cell: only a mobile elsewhere is personal data out of place."""
+    assert sub.doc is not None
+    item = sub.doc.footer["phone"]
+    if "footer" in sub.pinned or not item.value:
+        return False
+    first, second = str(item.value), mobile(ctx.rng)
+    landline = f"0{ctx.rng.randint(731, 739)}-{ctx.rng.randint(2_000_000, 8_999_999)}"
+    spaced = f"{first[:3]} {first[3:7]} {first[7:]}"
+    item.value = ctx.rng.choice(
+        (
+            f"{first}、{second}",
+            f"{first}/{landline}",
+            f"{spaced}；{second[:3]}-{second[3:7]}-{second[7:]}",
+            f"{landline}，{first}",
+            f"{first}（{sub.doc.footer['filler'].value}），{second}",
+        )
+    )
     return True
 
 
@@ -407,9 +476,9 @@ def _blank(row: Row, value: float, ctx: Ctx) -> Cell:
 QUIRKS: dict[str, Quirk] = {
     q.name: q
     for q in (
-        Quirk("sheet_after_others", _sheet_after_others),
+        Quirk("sheet_after_others", sheet_after_others),
         Quirk("sheet_renamed", _sheet_renamed),
-        Quirk("extra_sheet_after", _extra_sheet_after),
+        Quirk("extra_sheet_after", extra_sheet_after),
         Quirk("shifted", _shifted),
         Quirk("blank_rows_inside", _blank_rows_inside),
         Quirk("blank_col_inside", _blank_col_inside),
@@ -458,6 +527,18 @@ QUIRKS: dict[str, Quirk] = {
         Quirk("footer_next_cell", _footer_next_cell),
         Quirk("report_date_cell", _report_date_cell),
         Quirk("shared_strings", _shared_strings, kinds=("xlsx", "xlsm")),
+        Quirk("header_two_rows", _header_two_rows),
+        Quirk("figures_merged", _figures_merged),
+        Quirk("cover_merged", _items_merged("cover")),
+        Quirk("footer_merged", _items_merged("footer")),
+        Quirk("prior_formula_error", _prior_formula_error),
+        Quirk("side_sheet_formula_error", side_sheet_formula_error),
+        Quirk("contact_numbers", _contact_numbers),
+        Quirk("side_sheets_many", side_sheets_many),
+        # 11,000 members × 30 columns (1.3 MB, 11 MB unpacked as Excel writes it), and a list longer than
+        # the form's 10,000 rows; odfpy takes a minute over either
+        Quirk("appendix_large", appendix(11_000, 30), kinds=("xlsx", "xlsm", "xls"), rare=True),
+        Quirk("appendix_long", appendix(10_500, 4), kinds=("xlsx", "xlsm", "xls"), rare=True),
         Quirk("renamed_file", _name_style("renamed")),
         Quirk("generic_file_name", _name_style("generic")),
     )

@@ -8,12 +8,33 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape
 
 CellValue = str | int | float | date | datetime | None
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A formula's cached result that is an error value, as the program that saved it spells it."""
+
+    text: str  # "#DIV/0!", "#N/A", … (LibreOffice also writes "Err:502" and the like)
+
+
+# the error values of the binary format (MS-XLS BErr); an .xls can carry no other
+XLS_ERROR_CODES = {
+    "#NULL!": 0x00,
+    "#DIV/0!": 0x07,
+    "#VALUE!": 0x0F,
+    "#REF!": 0x17,
+    "#NAME?": 0x1D,
+    "#NUM!": 0x24,
+    "#N/A": 0x2A,
+}
 
 DATE_FORMAT = 'yyyy"年"m"月"d"日"'
 XLSM_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
@@ -24,9 +45,10 @@ SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/s
 
 @dataclass
 class Cell:
-    """One cell as the submitter left it. A formula's `value` is its cached result (None: none cached)."""
+    """One cell as the submitter left it. A formula's `value` is its cached result (None: none cached;
+    a `CellError`: an error value)."""
 
-    value: CellValue = None
+    value: CellValue | CellError = None
     formula: str | None = None  # "=SUM(...)"
     bold: bool = False
 
@@ -45,7 +67,13 @@ class Grid:
     widths: dict[int, float] = field(default_factory=dict)
 
     def put(
-        self, row: int, col: int, value: CellValue, *, formula: str | None = None, bold: bool = False
+        self,
+        row: int,
+        col: int,
+        value: CellValue | CellError,
+        *,
+        formula: str | None = None,
+        bold: bool = False,
     ) -> None:
         self.cells[(row, col)] = Cell(value, formula, bold)
 
@@ -83,14 +111,20 @@ def _write_xlsx(book: Book, *, macro: bool) -> bytes:
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     cached: dict[tuple[int, str], CellValue] = {}  # (sheet index, A1) -> cached formula result
+    bulk: dict[int, Grid] = {}  # sheet index -> a large sheet of plain values, its XML written here
     for index, grid in enumerate(book.sheets):
         ws = wb.create_sheet(grid.name)
-        for (row, col), cell in sorted(grid.cells.items()):
+        if _plain_and_large(grid):
+            bulk[index] = grid
+        for (row, col), cell in sorted(grid.cells.items()) if index not in bulk else ():
             target = ws.cell(row=row + 1, column=col + 1)
             if cell.formula is not None:
                 target.value = cell.formula
                 if cell.value is not None:
                     cached[(index, target.coordinate)] = cell.value
+            elif isinstance(cell.value, CellError):  # an error value typed as such (Excel takes "#N/A")
+                target.value = cell.value.text
+                target.data_type = "e"
             else:
                 target.value = cell.value
                 if isinstance(cell.value, str) and cell.value.startswith("="):
@@ -109,8 +143,46 @@ def _write_xlsx(book: Book, *, macro: bool) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return _patch_xlsx(
-        buf.getvalue(), cached, macro=macro, shared_strings=book.shared_strings, saved_at=book.saved_at
+        buf.getvalue(), cached, bulk, macro=macro, shared_strings=book.shared_strings, saved_at=book.saved_at
     )
+
+
+BULK_CELLS = 5_000  # a sheet larger than this (an appendix) is written as XML here: openpyxl takes seconds
+
+
+def _plain_and_large(grid: Grid) -> bool:
+    return len(grid.cells) > BULK_CELLS and all(
+        c.formula is None and not c.bold and isinstance(c.value, str | int | float)
+        for c in grid.cells.values()
+    )
+
+
+def _sheet_data(grid: Grid, shared: Callable[[str], int] | None) -> tuple[str, str]:
+    """The extent (A1:X99) and <sheetData> of a sheet of plain values, as openpyxl writes them (strings
+    inline, or by their index in the shared table where `shared` gives one)."""
+    from openpyxl.utils import get_column_letter
+
+    letters = [get_column_letter(c + 1) for c in range(1 + max(c for _, c in grid.cells))]
+    texts: dict[str, str] = {}  # value -> its cell's content, for values repeated down a long sheet
+    rows: dict[int, list[str]] = {}
+    for (row, col), cell in sorted(grid.cells.items()):
+        value = cell.value
+        content = texts.get(value) if isinstance(value, str) else None
+        if content is None and isinstance(value, str):
+            escaped = escape(value)
+            space = ' xml:space="preserve"' if value != value.strip() else ""
+            content = (
+                f' t="s"><v>{shared(escaped)}</v>'
+                if shared
+                else f' t="inlineStr"><is><t{space}>{escaped}</t></is>'
+            )
+            texts[value] = content
+        elif content is None:
+            content = f' t="n"><v>{_num(value)}</v>'  # type: ignore[arg-type]
+        rows.setdefault(row, []).append(f'<c r="{letters[col]}{row + 1}"{content}</c>')
+    body = "".join(f'<row r="{row + 1}">{"".join(cells)}</row>' for row, cells in rows.items())
+    last_row = max(r for r, _ in grid.cells)
+    return f"A1:{letters[-1]}{last_row + 1}", f"<sheetData>{body}</sheetData>"
 
 
 _INLINE = re.compile(
@@ -121,6 +193,7 @@ _INLINE = re.compile(
 def _patch_xlsx(
     data: bytes,
     cached: dict[tuple[int, str], CellValue],
+    bulk: dict[int, Grid],
     *,
     macro: bool,
     shared_strings: bool,
@@ -134,12 +207,15 @@ def _patch_xlsx(
     strings: list[str] = []
     string_index: dict[str, int] = {}
 
-    def to_shared(match: re.Match[str]) -> str:
-        text = match.group(3)
+    def shared(text: str) -> int:
+        """The index of a string (as escaped in XML) in the shared table, added where new."""
         if text not in string_index:
             string_index[text] = len(strings)
             strings.append(text)
-        return f'<c r="{match.group(1)}"{match.group(2)} t="s"><v>{string_index[text]}</v></c>'
+        return string_index[text]
+
+    def to_shared(match: re.Match[str]) -> str:
+        return f'<c r="{match.group(1)}"{match.group(2)} t="s"><v>{shared(match.group(3))}</v></c>'
 
     for name in order:
         m = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", name)
@@ -147,11 +223,15 @@ def _patch_xlsx(
             continue
         xml = parts[name].decode("utf-8")
         index = int(m.group(1)) - 1
+        if index in bulk:
+            dimension, data = _sheet_data(bulk[index], shared if shared_strings else None)
+            xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>', xml, count=1)
+            xml = re.sub(r"<sheetData */>|<sheetData></sheetData>", lambda _, d=data: d, xml, count=1)
         for (sheet, ref), value in cached.items():
             if sheet == index:
                 xml = re.sub(
                     rf'(<c r="{ref}"[^>]*>)<f>(.*?)</f>(?:<v */>|<v>\s*</v>)</c>',  # lxml writes <v></v>
-                    lambda mm, v=value: f"{mm.group(1)}<f>{mm.group(2)}</f><v>{_num(v)}</v></c>",
+                    lambda mm, v=value: _cached(mm.group(1), mm.group(2), v),
                     xml,
                     count=1,
                 )
@@ -192,6 +272,13 @@ def _utc(local: datetime) -> datetime:
     return local - timedelta(hours=8)
 
 
+def _cached(opening: str, formula: str, value: CellValue | CellError) -> str:
+    """A formula cell with its cached result: a number, or an error value (`t="e"`, as Excel writes)."""
+    if isinstance(value, CellError):
+        return f'{opening[:-1]} t="e"><f>{formula}</f><v>{escape(value.text)}</v></c>'
+    return f"{opening}<f>{formula}</f><v>{_num(value)}</v></c>"
+
+
 def _num(value: CellValue) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"only numeric cached values are written, got {value!r}")
@@ -217,18 +304,24 @@ def _zip(
 
 def _write_xls(book: Book) -> bytes:
     import xlwt
+    from xlwt.CompoundDoc import XlsDoc
 
     plain, bold = xlwt.XFStyle(), xlwt.easyxf("font: bold on")
     dated = xlwt.easyxf(num_format_str=DATE_FORMAT)
     wb = xlwt.Workbook(encoding="utf-8")
-    for grid in book.sheets:
+    cached: dict[tuple[int, int, int], CellValue | CellError] = {}  # (sheet, row, col) -> formula result
+    for index, grid in enumerate(book.sheets):
         ws = wb.add_sheet(grid.name, cell_overwrite_ok=True)
         anchors = {(r0, c0): (r1, c1) for r0, c0, r1, c1 in grid.merges}
         for (row, col), cell in sorted(grid.cells.items()):
-            if cell.formula is not None:
-                raise ValueError("formulas are not written to .xls")
             style = dated if isinstance(cell.value, date) else bold if cell.bold else plain
             value = "" if cell.value is None else cell.value
+            if cell.formula is not None:
+                value = xlwt.Formula(cell.formula.removeprefix("="))  # xlwt caches no result: patched in
+                if cell.value is not None:
+                    cached[(index, row, col)] = cell.value
+            elif isinstance(value, CellError):
+                raise ValueError("only a formula's cached result is written to .xls as an error value")
             if (row, col) in anchors:
                 r1, c1 = anchors[(row, col)]
                 ws.write_merge(row, r1, col, c1, value, style)
@@ -237,8 +330,37 @@ def _write_xls(book: Book) -> bytes:
         for col, width in sorted(grid.widths.items()):
             ws.col(col).width = int(width * 256)
     buf = io.BytesIO()
-    wb.save(buf)
+    XlsDoc().save(buf, _with_results(wb.get_biff_data(), cached))  # what `wb.save` does, patched first
     return buf.getvalue()
+
+
+XLS_NO_RESULT = b"\x03\x00\x00\x00\x00\x00\xff\xff"  # what xlwt writes: the formula's result is blank
+
+
+def _with_results(stream: bytes, cached: dict[tuple[int, int, int], CellValue | CellError]) -> bytes:
+    """The BIFF stream with each FORMULA record's result set to the cached value (MS-XLS FormulaValue:
+    a number as a double, an error as type 2 with its BErr code); a record keeps its length, so no
+    offset in the stream moves."""
+    out = bytearray(stream)
+    pos, sheet = 0, -2  # the first BOF opens the workbook globals, each later one a sheet
+    while pos + 4 <= len(out):
+        kind, length = struct.unpack_from("<HH", out, pos)
+        if kind == 0x0809:
+            sheet += 1
+        elif kind == 0x0006:
+            row, col = struct.unpack_from("<HH", out, pos + 4)
+            value = cached.get((sheet, row, col))
+            if value is not None:
+                assert out[pos + 10 : pos + 18] == XLS_NO_RESULT
+                out[pos + 10 : pos + 18] = _xls_result(value)
+        pos += 4 + length
+    return bytes(out)
+
+
+def _xls_result(value: CellValue | CellError) -> bytes:
+    if isinstance(value, CellError):
+        return bytes([2, 0, XLS_ERROR_CODES[value.text], 0, 0, 0, 0xFF, 0xFF])
+    return struct.pack("<d", float(_num(value)))
 
 
 # ---------------------------------------------------------------- .ods (odfpy)
@@ -253,7 +375,8 @@ def _write_ods(book: Book) -> bytes:
         # odfpy declares more namespaces once a first document has been written in the process:
         # write a throwaway one so that every real file is declared alike (deterministic bytes)
         _ods_ready = True
-        _write_ods(Book([Grid("x", {(0, 0): Cell("x")}, [(0, 0, 0, 1)])], datetime(2000, 1, 1)))
+        first = {(0, 0): Cell("x"), (1, 0): Cell(1, formula="=1")}  # a formula declares the "of" prefix
+        _write_ods(Book([Grid("x", first, [(0, 0, 0, 1)])], datetime(2000, 1, 1)))
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.table import CoveredTableCell, Table, TableCell, TableColumn, TableRow
     from odf.text import P
@@ -289,6 +412,9 @@ def _write_ods(book: Book) -> bytes:
                     attrs["formula"] = "of:" + cell.formula
                 if value is None or value == "":
                     tc = TableCell(**attrs)
+                elif isinstance(value, CellError):  # marked here, spelled as LibreOffice does below
+                    tc = TableCell(valuetype="string", stringvalue=ODS_ERROR_MARK, **attrs)
+                    tc.addElement(P(text=value.text))
                 elif isinstance(value, str):
                     tc = TableCell(valuetype="string", **attrs)
                     tc.addElement(P(text=value))
@@ -306,7 +432,24 @@ def _write_ods(book: Book) -> bytes:
     src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
     order = [info.filename for info in src.infolist()]
     parts = {name: src.read(name) for name in order}
+    parts["content.xml"] = _ods_errors(parts["content.xml"])
     return _zip(order, parts, book.saved_at, stored=("mimetype",))
+
+
+ODS_ERROR_MARK = "pbstats:error"
+CALCEXT = "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"
+
+
+def _ods_errors(content: bytes) -> bytes:
+    """A formula's error result as LibreOffice writes it (odfpy knows no calcext attribute): an empty
+    string value typed `calcext:value-type="error"`, the error's text in the paragraph."""
+    mark = f'office:string-value="{ODS_ERROR_MARK}"'.encode()
+    if mark not in content:
+        return content
+    content = content.replace(mark, b'office:string-value="" calcext:value-type="error"')
+    return content.replace(
+        b"<office:document-content ", f'<office:document-content xmlns:calcext="{CALCEXT}" '.encode(), 1
+    )
 
 
 # ---------------------------------------------------------------- files that are not spreadsheets

@@ -196,10 +196,10 @@ def xls_dimensions(rf: int, rl: int, cf: int, cl: int) -> bytes:
 
 def xls_shared_string_copies(length: int, copies: int) -> bytes:
     """One long shared string, and `copies` LABELSST cells that each get their own copy of it."""
-    from pbstats.transforms.workbook import _ole_stream
+    from pbstats.transforms.xls import ole_stream
 
     data = bytes(xls({(0, 0): "表号：DJ-1", (1, 0): "长" * length}))
-    stream = _ole_stream(data, ("Workbook",))
+    stream = ole_stream(data, ("Workbook",))
     assert stream is not None
     at = stream.find(b"\xfd\x00\x0a\x00\x01\x00\x00\x00")
     record = stream[at : at + 14]

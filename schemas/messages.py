@@ -43,6 +43,11 @@ def sheet_too_long(rows: int, limit: int = MAX_SHEET_ROWS) -> str:
     return f"报表所在工作表有 {rows} 行，超过 {limit} 行的上限"
 
 
+def form_sheet_too_large(rows: int, cols: int) -> str:
+    """The form's own sheet, far beyond a form's size (only its head was kept)."""
+    return f"报表所在工作表的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
+
+
 # why the reader cannot read a file at all
 CORRUPT = "文件已损坏（无法解压），请重新导出后报送"
 BAD_MEMBER = "文件已损坏（压缩包校验失败），请重新导出后报送"
@@ -166,6 +171,11 @@ def row_missing(ind: Indicator) -> str:
 
 def uncached_formula(ind: Indicator) -> str:
     return f"“{ind.name}”是公式但没有计算结果，请在 Excel 中重新计算并保存，或直接填写数值"
+
+
+def formula_error(ind: Indicator, error: str) -> str:
+    """`error` the error value the cell holds, as its program spells it (#DIV/0!, #N/A, Err:502)."""
+    return f"“{ind.name}”的公式计算结果是错误值“{error}”，请修正公式后重新计算并保存，或直接填写数值"
 
 
 def unreadable(ind: Indicator, why: str) -> str:

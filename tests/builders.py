@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 
+from pbstats.gen.layout import ReturnDoc, build_doc, render
+from pbstats.gen.workbook import Book, Grid, write_book
 from pbstats.schemas.forms import FORMS
 
 VILLAGE = "990181101201"  # 枫虎坪村 under 青石镇 990181101000
@@ -124,6 +126,35 @@ def make_return(
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def gen_return(
+    kind: str = "xlsx",
+    form_id: str = "DJ-1",
+    change: Callable[[ReturnDoc], object] | None = None,
+    *,
+    sheets_after: list[Grid] = (),
+    shared_strings: bool = False,
+) -> bytes:
+    """The same clean return as `make_return`, laid out and written by the generator (gen/) in any file
+    kind, after `change` has edited its layout."""
+    org_code = VILLAGE if form_id == "DJ-1" else TOWNSHIP
+    doc = build_doc(
+        FORMS[form_id],
+        org_name="测试单位",
+        org_code=org_code,
+        year=2025,
+        values=dict(good_values(form_id)),
+        prior=None,
+        head="李明",
+        filler="王芳",
+        phone="13812345678",
+        report_date=date(2026, 1, 12),
+    )
+    doc.after.extend(sheets_after)
+    if change is not None:
+        change(doc)
+    return write_book(Book(render(doc)[0], datetime(2026, 1, 12, 9, 30), shared_strings=shared_strings), kind)
 
 
 def drop(inbox: Path, name: str, data: bytes, when: datetime | None = None) -> Path:

@@ -13,7 +13,7 @@ from pbstats.gen.__main__ import main
 from pbstats.gen.cases import ERROR_CASES, LATE_CASES, NOT_VALID_IN_YEAR, WARNING_CASES
 from pbstats.gen.city import generate_city
 from pbstats.gen.oracle import deadline
-from pbstats.gen.quirks import CATALOGUE, ZERO_SPELLINGS
+from pbstats.gen.quirks import CATALOGUE, QUIRKS, ZERO_SPELLINGS
 from pbstats.gen.values import jumped, rollup_counts
 from pbstats.schemas.checks import CHECKS, Severity
 from pbstats.schemas.forms import (
@@ -97,6 +97,18 @@ def test_every_check_id_every_file_kind_and_the_whole_catalogue_appear(corpus):
     cases = {e["case"] for _, _, e in es}
     wanted = set(ERROR_CASES) | set(WARNING_CASES) | set(LATE_CASES)
     assert wanted | {NOT_VALID_IN_YEAR, "correction", "duplicate", "fixed_after_reject", "clean"} <= cases
+
+
+def test_each_large_side_sheet_is_shown_once_on_a_file_of_its_own(corpus):
+    """The large appendix sheets (forms.md §6: the limits are the form sheet's) are slow to write and to
+    read: a corpus shows each once, so that `make demo` stays quick."""
+    _, manifest = corpus
+    rare = {name for name, quirk in QUIRKS.items() if quirk.rare}
+    carriers = [
+        (name, set(e["quirks"]) & rare) for _, name, e in entries(manifest) if set(e["quirks"]) & rare
+    ]
+    assert sorted(q for _, qs in carriers for q in qs) == sorted(rare)
+    assert all(len(qs) == 1 for _, qs in carriers)
 
 
 def test_accepted_values_obey_the_forms(corpus):

@@ -19,7 +19,7 @@ from pbstats.flows.ingest import ingest
 from pbstats.flows.settings import Settings
 from pbstats.transforms.feedback import LIST_SHEET
 from pbstats.warehouse.db import normalise_url
-from tests.builders import drop, make_return
+from tests.builders import drop, gen_return, make_return
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -210,3 +210,62 @@ def test_a_personal_number_in_a_file_name_stays_out_of_the_warehouse(
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 assert not [v for v in row if found_in(str(v))], table
     engine.dispose()
+
+
+def _judged(data: bytes):
+    from datetime import UTC, datetime
+
+    from pbstats.schemas.registry import Registry, default_spans
+    from pbstats.transforms.checks import Rulebook, check_file
+    from pbstats.transforms.model import Received
+
+    rules = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
+    return check_file(
+        Received("x.xlsx", "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x"), data, rules
+    )[0]
+
+
+def _contact(phone: str, style: str):
+    """The 联系电话 field holding `phone`, after its label (full) or in the cell to its right (next)."""
+
+    def change(doc):
+        doc.footer["phone"].value = phone
+        for item in doc.footer.values():
+            item.style = style
+        doc.footer_rows = [[("head", 0), ("filler", 2)], [("phone", 0), ("date", 2)]]
+
+    return change
+
+
+@pytest.mark.parametrize("style", ["full", "next"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "13812345678、13987654321",
+        "13812345678/0571-87654321",
+        "138 1234 5678；139-8765-4321",
+        "13812345678，13987654321（王芳）",
+        "+86 138-1234-5678 / 139 8765 4321",
+    ],
+)
+def test_the_contact_cell_may_hold_several_numbers(phone, style):
+    """forms.md §6: only a mobile outside the 联系电话 cell is personal data out of place."""
+    ret = _judged(gen_return(change=_contact(phone, style)))
+    assert [f.check_id for f in ret.findings] == []
+
+
+@pytest.mark.parametrize("style", ["full", "next"])
+def test_an_id_number_in_the_contact_cell_is_still_personal_data(style):
+    ret = _judged(gen_return(change=_contact(f"13812345678 身份证{RESIDENT_ID}", style)))
+    found = [f for f in ret.findings if f.check_id == "E-PII"]
+    assert [f.cell for f in found] == ["B20" if style == "next" else "A20"]
+    assert "身份证号" in found[0].message and RESIDENT_ID not in (found[0].observed or "")
+
+
+def test_a_mobile_beside_the_contact_cell_is_still_personal_data():
+    def beside(doc):
+        _contact("13812345678", "next")(doc)
+        doc.footer["date"].value = "13987654321"
+
+    found = [f.cell for f in _judged(gen_return(change=beside)).findings if f.check_id == "E-PII"]
+    assert found == ["D20"]

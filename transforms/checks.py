@@ -24,6 +24,7 @@ from pbstats.schemas.forms import (
     ORG_CODE_DIGITS,
     YEAR_SUFFIXES,
     Form,
+    Indicator,
 )
 from pbstats.schemas.registry import Registry
 
@@ -37,7 +38,7 @@ from .locate import (
     label_cells,
     text_of,
 )
-from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
+from .model import CellAt, CheckedReturn, Finding, IndicatorRow, Received, Sheet, Workbook
 from .values import norm_text, read_value
 from .workbook import Unreadable, read_workbook
 
@@ -90,6 +91,10 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
     out.form_id, out.sheet = form.form_id, sheet.name
     if sheet.total_rows > MAX_SHEET_ROWS:
         out.findings.append(Finding(CheckId.E_FILE, msg.sheet_too_long(sheet.total_rows), sheet=sheet.name))
+        return out, book
+    if not sheet.whole:  # kept in part only: it is far beyond a form's size
+        too_large = msg.form_sheet_too_large(len(sheet.rows), sheet.total_cols)
+        out.findings.append(Finding(CheckId.E_FILE, too_large, sheet=sheet.name))
         return out, book
     header = find_header(sheet)
     if header is None:
@@ -192,7 +197,7 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
         out.findings.append(Finding(CheckId.E_ORG, why, sheet=sheet, cell=cell, observed=code))
 
 
-def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
+def _check_rows(out: CheckedReturn, form: Form, rows: list[IndicatorRow]) -> None:
     seen: dict[str, CellAt] = {}
     for row in rows:
         at = row.current
@@ -219,44 +224,7 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
             )
             continue
         seen[row.code] = at
-        ind = form.indicator(row.code)
-        out.cells[row.code] = at.ref
-        if at.uncached_formula:
-            out.findings.append(
-                Finding(
-                    CheckId.E_VALUE,
-                    msg.uncached_formula(ind),
-                    sheet=at.sheet,
-                    cell=at.ref,
-                    indicator_code=row.code,
-                )
-            )
-            continue
-        if _is_pii(at.raw):  # E-PII names this cell; the number is never read as a value
-            continue
-        got = read_value(at.raw, ind)
-        if got.problem:
-            out.findings.append(
-                Finding(
-                    CheckId.E_VALUE,
-                    msg.unreadable(ind, got.problem),
-                    sheet=at.sheet,
-                    cell=at.ref,
-                    indicator_code=row.code,
-                    observed=mask_pii(text_of(at.raw))[:200],
-                )
-            )
-            continue
-        if got.blank:
-            out.findings.append(
-                Finding(CheckId.W_BLANK, msg.blank(ind), sheet=at.sheet, cell=at.ref, indicator_code=row.code)
-            )
-        out.values[row.code] = got.value
-        if row.prior is not None and not row.prior.uncached_formula and not _is_pii(row.prior.raw):
-            prior = read_value(row.prior.raw, ind)
-            if prior.value is not None and not prior.blank:
-                out.priors[row.code] = prior.value
-                out.prior_cells[row.code] = row.prior.ref
+        _read_row(out, form.indicator(row.code), row)
     for ind in form.indicators:
         if ind.code not in seen:
             out.findings.append(
@@ -267,6 +235,54 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
                     indicator_code=ind.code,
                 )
             )
+
+
+def _read_row(out: CheckedReturn, ind: Indicator, row: IndicatorRow) -> None:
+    """The 本年 value of one indicator row (forms.md §5), and its 上年 figure where one is written."""
+    at = row.current
+    out.cells[row.code] = at.ref
+    no_value = _formula_without_value(at, ind, row.code)
+    if no_value:
+        out.findings.append(no_value)
+        return
+    if _is_pii(at.raw):  # E-PII names this cell; the number is never read as a value
+        return
+    got = read_value(at.raw, ind)
+    if got.problem:
+        out.findings.append(
+            Finding(
+                CheckId.E_VALUE,
+                msg.unreadable(ind, got.problem),
+                sheet=at.sheet,
+                cell=at.ref,
+                indicator_code=row.code,
+                observed=mask_pii(text_of(at.raw))[:200],
+            )
+        )
+        return
+    if got.blank:
+        out.findings.append(
+            Finding(CheckId.W_BLANK, msg.blank(ind), sheet=at.sheet, cell=at.ref, indicator_code=row.code)
+        )
+    out.values[row.code] = got.value
+    prior = row.prior
+    if prior and not (prior.uncached_formula or prior.error or _is_pii(prior.raw)):
+        was = read_value(prior.raw, ind)
+        if was.value is not None and not was.blank:
+            out.priors[row.code] = was.value
+            out.prior_cells[row.code] = prior.ref
+
+
+def _formula_without_value(at: CellAt, ind: Indicator, code: str) -> Finding | None:
+    """E-VALUE for a cell that gives no value to read (forms.md §5): a formula with no cached value, or
+    an error value where a figure should be (calamine reads both as an empty cell)."""
+    if at.uncached_formula:
+        why = msg.uncached_formula(ind)
+    elif at.error:
+        why = msg.formula_error(ind, at.error)
+    else:
+        return None
+    return Finding(CheckId.E_VALUE, why, sheet=at.sheet, cell=at.ref, indicator_code=code, observed=at.error)
 
 
 # §6 E-PII: resident ID numbers (18 characters, checksum digit or X) and mobile numbers
@@ -324,12 +340,8 @@ def find_pii(book: Workbook) -> list[Finding]:
                 text = v if v.__class__ is str else _pii_text(v)
                 if not text or len(text) < 11:
                     continue
-                if (r, c) in allowed:  # the 联系电话 value: only what else the cell holds counts
-                    text = (
-                        re.sub(r"^.*?联系电话[:：]?[-+\d]+", "", norm_text(text))
-                        if LABEL_PHONE in text
-                        else ""
-                    )
+                if (r, c) in allowed:
+                    text = _besides_phone_numbers(text)
                 kind = _pii_kind(text)
                 if kind and len(found) >= MAX_SAME_CHECK:
                     more += 1  # counted, not described: a roster of thousands needs no list of thousands
@@ -344,6 +356,14 @@ def find_pii(book: Workbook) -> list[Finding]:
                         )
                     )
     return found + ([_more(CheckId.E_PII, more)] if more else [])
+
+
+def _besides_phone_numbers(text: str) -> str:
+    """What the 联系电话 cell holds besides the contact's numbers, which may be several (a mobile and a
+    landline, two mobiles): the text before the label, and after it all but the mobile numbers. An ID
+    number there is still personal data out of place."""
+    before, label, after = norm_text(text).rpartition(LABEL_PHONE)
+    return f"{before}{label} {MOBILE_RE.sub(' ', after)}"
 
 
 def _pii_kind(text: str) -> str | None:

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from pbstats.schemas.forms import (
     ALL_LABELS,
+    COLUMN_NUMBERS,
     FOOTER_LABELS,
     FORMS,
     HEADER_CODE,
@@ -23,7 +24,10 @@ from .values import from_float, norm_text
 
 COVER_SCAN_ROWS = 40  # the 表号 stands in the cover block, near the top
 LABEL_RE = re.compile(r"^(" + "|".join(sorted(ALL_LABELS, key=len, reverse=True)) + r")[:：]?(.*)$")
-COLUMN_NUMBER_ROW = {"乙", "甲", "丙"}
+# the row under the header that numbers its columns is no indicator row: known by a mark that is no
+# digit in the code column, or by 甲 under 指标名称 (its 1 2 3 would read as codes)
+COLUMN_NUMBER_ROW = frozenset(mark for mark in COLUMN_NUMBERS if not mark.isdigit())
+NAME_COLUMN_MARK = COLUMN_NUMBERS[0]
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,8 @@ def _value_right_of(sheet: Sheet, r: int, c: int, label: str) -> Labelled:
             continue
         if isinstance(v, str) and label_of(v) is not None:
             break
-        return Labelled(
-            label, CellAt(sheet.name, r, cc, v, (r, cc) in sheet.uncached_formulas), norm_text(text_of(v))
-        )
+        at = CellAt(sheet.name, r, cc, v, (r, cc) in sheet.uncached_formulas, sheet.errors.get((r, cc)))
+        return Labelled(label, at, norm_text(text_of(v)))
     return Labelled(label, None, "")
 
 
@@ -131,13 +134,45 @@ class Header:
 
 
 def find_header(sheet: Sheet) -> Header | None:
-    for r, row in enumerate(sheet.rows[: COVER_SCAN_ROWS + 20]):
-        cols = {norm_text(v): c for c, v in enumerate(row) if isinstance(v, str) and v.strip()}
+    """The first row holding 指标名称, 代码 and 本年, a merged label standing in every cell it covers: so
+    the second row of a header over two rows (指标名称 merged down, 本年 under a group label) is the
+    header row. A label merged across columns names its first column, where a merged figure stands."""
+    for r, row in enumerate(_merged_labels(sheet, COVER_SCAN_ROWS + 20)):
+        cols: dict[str, int] = {}
+        for c, v in enumerate(row):
+            if isinstance(v, str) and v.strip():
+                cols.setdefault(norm_text(v), c)
         if HEADER_NAME in cols and HEADER_CODE in cols and HEADER_CURRENT in cols:
             return Header(
                 r, cols[HEADER_NAME], cols[HEADER_CODE], cols[HEADER_CURRENT], cols.get(HEADER_PRIOR)
             )
     return None
+
+
+MAX_FILLED = 100_000  # covered cells given their merge's label; a header has a few dozen
+
+
+def _merged_labels(sheet: Sheet, rows: int) -> list[list[CellValue]]:
+    """The sheet's first rows with the text of each merged range in every blank cell it covers."""
+    if not sheet.merged:
+        return sheet.rows[:rows]
+    head = [list(row) for row in sheet.rows[:rows]]
+    filled = 0
+    for r0, c0, r1, c1 in sheet.merged:
+        if r0 >= len(head) or c0 >= len(head[r0]):
+            continue
+        label = head[r0][c0]
+        if not isinstance(label, str) or not label.strip():
+            continue
+        for r in range(r0, min(r1 + 1, len(head))):
+            row = head[r]
+            for c in range(c0, min(c1 + 1, len(row))):
+                if row[c] is None or row[c] == "":
+                    row[c] = label
+            filled += min(c1 + 1, len(row)) - c0
+        if filled > MAX_FILLED:
+            break
+    return head
 
 
 def code_text(v: CellValue) -> str | None:
@@ -168,7 +203,7 @@ def indicator_rows(sheet: Sheet, header: Header, stop: int) -> list[IndicatorRow
         if (
             code is None
             or code in COLUMN_NUMBER_ROW
-            or norm_text(text_of(sheet.value(r, header.name_col))) == "甲"
+            or norm_text(text_of(sheet.value(r, header.name_col))) == NAME_COLUMN_MARK
         ):
             continue
         current = _cell(sheet, r, header.current_col, anchors)
@@ -198,7 +233,9 @@ def _merge_anchors(sheet: Sheet, cols: list[int], rows: range) -> dict[tuple[int
 
 def _cell(sheet: Sheet, r: int, c: int, anchors: dict[tuple[int, int], tuple[int, int]]) -> CellAt:
     r, c = anchors.get((r, c), (r, c))  # a value merged over several cells stands in its top-left
-    return CellAt(sheet.name, r, c, sheet.value(r, c), (r, c) in sheet.uncached_formulas)
+    return CellAt(
+        sheet.name, r, c, sheet.value(r, c), (r, c) in sheet.uncached_formulas, sheet.errors.get((r, c))
+    )
 
 
 def footer_start(sheet: Sheet, header: Header) -> int:

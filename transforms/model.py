@@ -49,7 +49,10 @@ class Sheet:
     rows: list[list[CellValue]]
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # (r0, c0, r1, c1) inclusive
     uncached_formulas: set[tuple[int, int]] = field(default_factory=set)  # formulas with no cached value
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)  # cells holding an error value (#N/A)
     total_rows: int = 0  # rows the sheet declares, even where only its head was kept
+    total_cols: int = 0
+    whole: bool = True  # False: too large for a form, only its head and what may be personal data kept
     # (row, col, label, rest) of its labelled cells, once asked (transforms.locate.label_cells)
     labels: list[tuple[int, int, str, str]] | None = field(default=None, repr=False, compare=False)
 
@@ -75,6 +78,7 @@ class CellAt:
     col: int
     raw: CellValue
     uncached_formula: bool = False
+    error: str | None = None  # the error value the cell holds ("#DIV/0!"), which calamine reads as ""
 
     @property
     def ref(self) -> str:
