@@ -1,0 +1,231 @@
+"""The year-end review's figures (forms.md §7): which metrics it shows, each with last year's and the
+change, and the year-over-year tables by township under both hierarchies (review_hierarchy.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pbstats.schemas.forms import FORMS, Kind
+
+from .review_hierarchy import (
+    Merge,
+    Metric,
+    Org,
+    Totals,
+    Values,
+    by_township,
+    merges,
+    restated_map,
+    township_map,
+    township_names,
+)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the review with last year's and the change (None: no data)."""
+
+    label: str
+    unit: str
+    value: float | None
+    prior: float | None
+    decimals: int = 0
+    flag: bool = False  # a single org's yes/no (shown 是/否), not a count
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.prior is None:
+            return None
+        return self.value - self.prior
+
+
+@dataclass(frozen=True)
+class TownRow:
+    """One township in a comparison table: its figures under the table's hierarchy."""
+
+    code: str
+    name: str
+    figures: tuple[Figure, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A year-over-year table by township and the hierarchy it is computed over."""
+
+    title: str
+    hierarchy: str  # said above the table, in Chinese
+    metrics: tuple[str, ...]  # column labels
+    rows: tuple[TownRow, ...]
+
+
+def _metrics(form: str, *codes: str) -> tuple[Metric, ...]:
+    return tuple((form, c) for c in codes)
+
+
+# forms.md §7, in the order the review's sentences quote them
+HEADLINE = _metrics(
+    "DJ-2", "02", "03", "04", "05", "09", "08", "10", "11", "12", "13", "14", "15", "16", "06", "07"
+)
+CROSS_CHECK: Metric = ("DJ-1", "09")  # villages that finished rectification, by their own returns
+CROSS_CHECK_LABEL = "（对照）村（社区）年报中本年完成整顿的"
+SHORT = {
+    ("DJ-2", "02"): "驻村第一书记",
+    ("DJ-2", "03"): "乡村振兴指导员",
+    ("DJ-2", "04"): "干部参与重点工作",
+    ("DJ-2", "05"): "示范党支部",
+    ("DJ-2", "06"): "软弱涣散党组织",
+    ("DJ-2", "07"): "已完成整顿",
+    ("DJ-2", "08"): "“一肩挑”村",
+    ("DJ-2", "09"): "集体收入超10万元村",
+    ("DJ-2", "10"): "典型问题（起）",
+    ("DJ-2", "11"): "典型问题（人）",
+    ("DJ-2", "12"): "腐败作风（起）",
+    ("DJ-2", "13"): "腐败作风（人）",
+    ("DJ-2", "14"): "四种形态（人次）",
+    ("DJ-2", "15"): "立案（件）",
+    ("DJ-2", "16"): "立案（人）",
+    ("DJ-1", "01"): "党员总数",
+    ("DJ-1", "09"): "村级年报完成整顿",
+}
+# the year-over-year tables by township
+TOWNSHIP_METRICS: tuple[Metric, ...] = (("DJ-1", "01"), ("DJ-2", "02"), ("DJ-2", "03"), ("DJ-2", "15"))
+# the township table of this year
+TOWNSHIP_YEAR = _metrics("DJ-2", "02", "03", "04", "05", "06", "07", "08", "09", "10", "12", "14", "15")
+# the chart of the headline metrics year by year
+YEAR_CHART = _metrics("DJ-2", "02", "03", "04", "05", "06", "07", "10", "12", "14", "15")
+DISPATCHED = _metrics("DJ-2", "02", "03", "04")  # "cadres dispatched" (forms.md §4)
+# a township's table of its villages: their own returns' metrics, in this order
+VILLAGE_SHORT = {
+    ("DJ-1", "01"): "党员总数",
+    ("DJ-1", "07"): "集体经济收入（万元）",
+    ("DJ-1", "04"): "“一肩挑”",
+    ("DJ-1", "08"): "软弱涣散",
+    ("DJ-1", "09"): "本年完成整顿",
+    ("DJ-1", "12"): "示范党支部",
+}
+VILLAGE_METRICS: tuple[Metric, ...] = tuple(VILLAGE_SHORT)
+
+
+def label_of(metric: Metric) -> str:
+    form, code = metric
+    return FORMS[form].indicator(code).name
+
+
+def unit_of(metric: Metric) -> str:
+    form, code = metric
+    ind = FORMS[form].indicator(code)
+    return "个" if ind.kind is Kind.FLAG else ind.unit
+
+
+def figure(
+    metric: Metric, now: Totals | None, before: Totals | None, label: str | None = None, single: bool = False
+) -> Figure:
+    """The metric's figure in `now` with last year's from `before` (None: no data that year);
+    `single`: the totals are one org's, so a flag is that org's yes/no."""
+    form, code = metric
+    kind = FORMS[form].indicator(code).kind
+    return Figure(
+        label=label or label_of(metric),
+        unit=unit_of(metric),
+        value=None if now is None else now.get(metric, 0.0),
+        prior=None if before is None else before.get(metric, 0.0),
+        decimals=2 if kind is Kind.AMOUNT else 0,
+        flag=single and kind is Kind.FLAG,
+    )
+
+
+def figures(metrics: Iterable[Metric], now: Totals | None, before: Totals | None) -> list[Figure]:
+    return [figure(m, now, before) for m in metrics]
+
+
+def headline(now: Totals | None, before: Totals | None) -> list[Figure]:
+    """The headline metrics, then the villages' own count of finished rectifications to compare."""
+    return figures(HEADLINE, now, before) + [figure(CROSS_CHECK, now, before, CROSS_CHECK_LABEL)]
+
+
+def form_figures(now: Totals | None, before: Totals | None) -> list[tuple[str, list[Figure]]]:
+    """Every metric of each form, under the form's title."""
+    return [
+        (f"{f.form_id} {f.title}", figures(((f.form_id, i.code) for i in f.indicators), now, before))
+        for f in FORMS.values()
+    ]
+
+
+# ---- comparisons by township -------------------------------------------------------------------------
+
+
+def township_rows(
+    towns: Sequence[tuple[str, str]],
+    now: Mapping[str, Totals],
+    before: Mapping[str, Totals],
+    metrics: Sequence[Metric],
+    notes: Mapping[str, str] | None = None,
+) -> tuple[TownRow, ...]:
+    """One row per township of `towns` (code, name): this year's and last year's figure of each metric;
+    a township with no orgs that year has no figure that year (—)."""
+    return tuple(
+        TownRow(
+            code,
+            name,
+            tuple(figure(m, now.get(code), before.get(code), SHORT.get(m)) for m in metrics),
+            (notes or {}).get(code, ""),
+        )
+        for code, name in towns
+    )
+
+
+def _merge_notes(year: int, found: Sequence[Merge]) -> tuple[dict[str, str], dict[str, str]]:
+    """What each table says beside a township a merge touched: (as reported, restated)."""
+    merged_into: dict[str, list[str]] = {}
+    for m in found:
+        if m.successor_code:
+            merged_into.setdefault(m.successor_code, []).append(m.name)
+    reported = {
+        m.code: f"{year}年已并入{m.successor_name}" if m.successor_name else f"{year}年已撤销" for m in found
+    }
+    reported |= {code: f"{year}年起含原{'、'.join(names)}" for code, names in merged_into.items()}
+    restated = {code: f"上年数含原{'、'.join(names)}" for code, names in merged_into.items()}
+    return reported, restated
+
+
+def comparisons(
+    year: int,
+    values_now: Values,
+    values_before: Values,
+    orgs_now: Sequence[Org],
+    orgs_before: Sequence[Org],
+    metrics: Sequence[Metric] = TOWNSHIP_METRICS,
+    only: str | None = None,
+) -> tuple[Comparison, Comparison, list[Merge]]:
+    """The two year-over-year tables by township: as reported (each year's own registry) and restated
+    (last year regrouped by this year's registry). `only`: one township (of this year)."""
+    found = merges(orgs_before, orgs_now)
+    now_by = by_township(values_now, township_map(orgs_now))
+    reported_before = by_township(values_before, township_map(orgs_before))
+    restated_before = by_township(values_before, restated_map(orgs_before, orgs_now))
+    towns_now = township_names(orgs_now)
+    towns_before = township_names(orgs_before)
+    reported_notes, restated_notes = _merge_notes(year, found)
+    as_reported_towns = sorted(set(towns_now) | set(towns_before))
+    if only is not None:
+        keep = {only} | {m.code for m in found if m.successor_code == only}
+        as_reported_towns = [c for c in as_reported_towns if c in keep]
+        towns_now = {c: n for c, n in towns_now.items() if c == only}
+    names = towns_before | towns_now
+    as_reported = Comparison(
+        title="按乡镇（街道）同比：按各年度上报时的区划",
+        hierarchy=f"本年数按{year}年度区划汇总，上年数按{year - 1}年度区划汇总（区划调整的乡镇数据不可直接比较）",
+        metrics=tuple(SHORT.get(m, label_of(m)) for m in metrics),
+        rows=township_rows(
+            [(c, names[c]) for c in as_reported_towns], now_by, reported_before, metrics, reported_notes
+        ),
+    )
+    restated = Comparison(
+        title=f"按乡镇（街道）同比：按{year}年度区划还原",
+        hierarchy=f"本年数与上年数均按{year}年度区划汇总（上年数据按各村（社区）{year}年所属乡镇重新归集）",
+        metrics=as_reported.metrics,
+        rows=township_rows(sorted(towns_now.items()), now_by, restated_before, metrics, restated_notes),
+    )
+    return as_reported, restated, found
