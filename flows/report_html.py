@@ -129,21 +129,24 @@ def _trend(f: Figure) -> str:
     return "" if c is None or abs(c) < 1e-9 else ("up" if c > 0 else "down")
 
 
+# what the template calls, by the names it calls them
+TEMPLATE_GLOBALS = {
+    "num": number,
+    "sgn": signed,
+    "pct": pct,
+    "trend": _trend,
+    "val": unit_value,
+    "titles": CHECK_TITLES,
+    "shown": WARNINGS_SHOWN,
+}
+
+
 def render_html(review: Review, meta: ReportMeta, pngs: dict[str, bytes]) -> str:
     """The report as one HTML file: charts inline, and the Chinese glyphs it uses embedded as a font."""
     from jinja2 import Environment
 
     env = Environment(autoescape=True)
-    # what the template calls, by the names it calls them
-    env.globals.update(
-        num=number,
-        sgn=signed,
-        pct=pct,
-        trend=_trend,
-        val=unit_value,
-        titles=CHECK_TITLES,
-        shown=WARNINGS_SHOWN,
-    )
+    env.globals.update(TEMPLATE_GLOBALS)
     page = env.from_string(HTML).render(
         r=review,
         meta=meta,

@@ -8,18 +8,8 @@ from dataclasses import dataclass
 
 from pbstats.schemas.forms import FORMS, Kind
 
-from .review_hierarchy import (
-    Merge,
-    Metric,
-    Org,
-    Totals,
-    Values,
-    by_township,
-    merges,
-    restated_map,
-    township_map,
-    township_names,
-)
+from . import review_hierarchy as hierarchy
+from .review_hierarchy import Merge, Metric, Org, Totals, Values
 
 
 @dataclass(frozen=True)
@@ -201,12 +191,12 @@ def comparisons(
 ) -> tuple[Comparison, Comparison, list[Merge]]:
     """The two year-over-year tables by township: as reported (each year's own registry) and restated
     (last year regrouped by this year's registry). `only`: one township (of this year)."""
-    found = merges(orgs_before, orgs_now)
-    now_by = by_township(values_now, township_map(orgs_now))
-    reported_before = by_township(values_before, township_map(orgs_before))
-    restated_before = by_township(values_before, restated_map(orgs_before, orgs_now))
-    towns_now = township_names(orgs_now)
-    towns_before = township_names(orgs_before)
+    found = hierarchy.merges(orgs_before, orgs_now)
+    now_by = hierarchy.by_township(values_now, hierarchy.township_map(orgs_now))
+    reported_before = hierarchy.by_township(values_before, hierarchy.township_map(orgs_before))
+    restated_before = hierarchy.by_township(values_before, hierarchy.restated_map(orgs_before, orgs_now))
+    towns_now = hierarchy.township_names(orgs_now)
+    towns_before = hierarchy.township_names(orgs_before)
     reported_notes, restated_notes = _merge_notes(year, found)
     as_reported_towns = sorted(set(towns_now) | set(towns_before))
     if only is not None:
