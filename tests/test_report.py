@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import create_engine, insert
 
 from pbstats.flows.ingest import ingest
-from pbstats.flows.settings import Settings
 from pbstats.schemas.forms import DJ1, DJ2, FORMS
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.review import Summary
@@ -133,17 +132,9 @@ def town_sum(sent, year: int, town: str, form: str, code: str, hierarchy_year: i
     return total
 
 
-def settings_for(monkeypatch, tmp_path: Path, warehouse_url: str) -> Settings:
-    """The settings a run and a command see (from the environment, as in production)."""
-    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
-    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
-    return Settings()
-
-
 @pytest.fixture
-def loaded(tmp_path: Path, warehouse_url: str, prefect_harness, monkeypatch):
-    settings = settings_for(monkeypatch, tmp_path, warehouse_url)
+def loaded(tmp_path: Path, night_settings, prefect_harness):
+    settings = night_settings
     sent = send_two_years(tmp_path / "inbox")
     ingest(str(tmp_path / "inbox"))
     engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
