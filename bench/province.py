@@ -240,6 +240,14 @@ def build_template(form: Form, variant: str, rng: random.Random) -> Template:
     return Template(form, kind, order, parts, sheets, saved_at)
 
 
+def build_templates(seed: int) -> dict[tuple[str, str], Template]:
+    """(form, variant) → its template, each variant of each form with a random generator of its own."""
+    return {
+        (form.form_id, v): build_template(form, v, random.Random(seed + i))
+        for i, (form, v) in enumerate((f, v) for f in (DJ1, DJ2) for v in VARIANTS)
+    }
+
+
 def _split(text: str, sentinel: dict[str, int]) -> list:
     by_value = {str(v): ("current", c) for c, v in sentinel.items()} | {
         str(v + 1): ("prior", c) for c, v in sentinel.items()
@@ -369,10 +377,7 @@ def generate(
     rng.shuffle(senders)
     n_bad, n_quirky = round(bad_share * n), round(quirky_share * n)
     n_late = round(late_share * n)
-    templates = {
-        (form.form_id, v): build_template(form, v, random.Random(seed + i))
-        for i, (form, v) in enumerate((f, v) for f in (DJ1, DJ2) for v in VARIANTS)
-    }
+    templates = build_templates(seed)
     weights = [w for w, _ in VARIANTS.values()]
     planner = _Planner(Ctx(random.Random(seed + 1), registry), bad_share=0.0, quirk_share=1.0)
 

@@ -76,74 +76,80 @@ def _encrypted() -> bytes:
     )
 
 
+def _far_cell() -> bytes:
+    return ods_content(
+        form_table(
+            b'<table:table-row table:number-rows-repeated="1048000"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated="16000"/>'
+            + ods_cell("x")
+            + b"</table:table-row>"
+        )
+    )
+
+
+def _repeated_content() -> bytes:
+    return ods_content(
+        form_table(
+            b'<table:table-row table:number-rows-repeated="1048000"><table:table-cell table:number-columns-repeated="16384" office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell></table:table-row>'
+        )
+    )
+
+
+def _million_rows(rows: int) -> bytes:
+    return ods_content(
+        form_table(
+            b'<table:table-row table:number-rows-repeated="%d">' % rows
+            + ods_cell("1")
+            + b"</table:table-row>"
+        )
+    )
+
+
+def _many_tables(count: int) -> bytes:
+    return ods_content(
+        form_table(b"")
+        + b"".join(
+            b'<table:table table:name="S%d"><table:table-row>' % i
+            + ods_cell("x")
+            + b"</table:table-row></table:table>"
+            for i in range(count)
+        )
+    )
+
+
+def _huge_merge() -> bytes:
+    return ods_content(
+        b'<table:table table:name="DJ"><table:table-row><table:table-cell table:number-rows-spanned="1048576" table:number-columns-spanned="16384" office:value-type="string"><text:p>'
+        + FORM_LABEL.encode()
+        + b"</text:p></table:table-cell></table:table-row></table:table>"
+    )
+
+
+def _megabyte_cell_repeated(length: int) -> bytes:
+    return ods_content(
+        form_table(
+            b'<table:table-row table:number-rows-repeated="100"><table:table-cell table:number-columns-repeated="10000" office:value-type="string"><text:p>'
+            + "长".encode() * length
+            + b"</text:p></table:table-cell></table:table-row>"
+        )
+    )
+
+
 def cases(size: float) -> list[Case]:
     """The hostile .ods files; `size` scales the heavy ones."""
-    big, mb = many_rows_at(size), megabyte_at(size)
+    mb = megabyte_at(size)
     return [
-        (
-            "far-cell",
-            lambda: ods_content(
-                form_table(
-                    b'<table:table-row table:number-rows-repeated="1048000"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated="16000"/>'
-                    + ods_cell("x")
-                    + b"</table:table-row>"
-                )
-            ),
-        ),
-        (
-            "repeated-content",
-            lambda: ods_content(
-                form_table(
-                    b'<table:table-row table:number-rows-repeated="1048000"><table:table-cell table:number-columns-repeated="16384" office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell></table:table-row>'
-                )
-            ),
-        ),
-        (
-            "million-rows",
-            lambda: ods_content(
-                form_table(
-                    b'<table:table-row table:number-rows-repeated="%d">' % big
-                    + ods_cell("1")
-                    + b"</table:table-row>"
-                )
-            ),
-        ),
-        (
-            "thousands-of-sheets",
-            lambda: ods_content(
-                form_table(b"")
-                + b"".join(
-                    b'<table:table table:name="S%d"><table:table-row>' % i
-                    + ods_cell("x")
-                    + b"</table:table-row></table:table>"
-                    for i in range(int(3000 * max(size, 0.2)))
-                )
-            ),
-        ),
-        (
-            "huge-merge",
-            lambda: ods_content(
-                b'<table:table table:name="DJ"><table:table-row><table:table-cell table:number-rows-spanned="1048576" table:number-columns-spanned="16384" office:value-type="string"><text:p>'
-                + FORM_LABEL.encode()
-                + b"</text:p></table:table-cell></table:table-row></table:table>"
-            ),
-        ),
+        ("far-cell", _far_cell),
+        ("repeated-content", _repeated_content),
+        ("million-rows", lambda: _million_rows(many_rows_at(size))),
+        ("thousands-of-sheets", lambda: _many_tables(int(3000 * max(size, 0.2)))),
+        ("huge-merge", _huge_merge),
         (
             "megabyte-cell",
             lambda: ods_content(
                 form_table(b"<table:table-row>" + ods_cell("长" * mb) + b"</table:table-row>")
             ),
         ),
-        (
-            "megabyte-cell-repeated",
-            lambda: ods_content(
-                form_table(
-                    b'<table:table-row table:number-rows-repeated="100"><table:table-cell table:number-columns-repeated="10000" office:value-type="string"><text:p>'
-                    + "长".encode() * mb
-                    + b"</text:p></table:table-cell></table:table-row>"
-                )
-            ),
-        ),
+        ("megabyte-cell-repeated", lambda: _megabyte_cell_repeated(mb)),
         (
             "bad-repeat",
             lambda: ods_content(
