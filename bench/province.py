@@ -10,7 +10,7 @@ The variety that matters to the reader stays real:
 
 - layouts: Excel-style shared strings, openpyxl-style inline strings, shifted tables behind an
   instructions sheet, codes and org code as numbers with the cover values in the next cell, .xlsm
-  with half-width colons and blank rows inside the table; zeros sometimes spelled 无 or — (W-BLANK);
+  with half-width colons and blank rows inside the table; zeros sometimes spelled 无 or —;
   the 上年 column sometimes left blank;
 - a few percent of returns go through gen's full path instead (gen/city.py's planner): every error
   case of gen/cases.py (E-FILE truncated / random bytes / pdf / docx …, E-FORM, E-ORG, E-YEAR, E-CODE,
@@ -306,7 +306,7 @@ def stamp_spec(rng: random.Random, org: OrgSpan, form: Form, values: dict, varia
     """How this org fills in the template: its names, numbers and the spelling of its cells."""
     prior = guess_prior(rng, form, values)
     blank_prior = rng.random() < 0.3
-    dash_zeros = rng.random() < 0.04  # a clerk who writes — for nothing (read as 0, W-BLANK)
+    dash_zeros = rng.random() < 0.04  # a clerk who writes — for nothing (a written 0)
     wu_zeros = rng.random() < 0.08  # … or 无 (a plain 0)
     current, prior_cells = {}, {}
     for ind in form.indicators:

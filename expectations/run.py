@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pbstats.expectations.suites import stored_suite
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, Rule
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class Violation:
 
     row: int  # the frame's index value for the return
     codes: tuple[str, ...]  # indicator codes involved, e.g. ("02", "01") for rule 02 <= 01
-    check_id: str  # E-VALUE or E-RULE
+    check_id: CheckId  # E-VALUE or E-RULE
     expectation_type: str  # e.g. expect_column_values_to_match_regex
     rule: Rule | None = None  # the within-form rule, for E-RULE
 
@@ -165,4 +166,4 @@ def _violation(row: int, result: ExpectationValidationResult) -> Violation:
     config = result.expectation_config
     meta = config.meta
     rule = Rule(**meta["rule"]) if "rule" in meta else None
-    return Violation(row, tuple(meta["codes"]), meta["check_id"], config.type, rule)
+    return Violation(row, tuple(meta["codes"]), CheckId(meta["check_id"]), config.type, rule)

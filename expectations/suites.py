@@ -17,10 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, Form, Indicator, Kind, Rule
-
-E_VALUE = "E-VALUE"  # a value out of its type's pattern or range
-E_RULE = "E-RULE"  # a within-form rule broken
 
 # The canonical text of a value must match its kind's pattern (forms.md §4). GX runs these
 # with pandas `str.contains`, which warns on every call about a capturing group: hence `(?:`.
@@ -98,7 +96,7 @@ def _indicator_expectations(indicator: Indicator) -> list[Expectation]:
 
 
 def _value_meta(code: str) -> dict[str, Any]:
-    return {"check_id": E_VALUE, "codes": [code]}
+    return {"check_id": CheckId.E_VALUE, "codes": [code]}
 
 
 def _rule_expectation(rule: Rule) -> Expectation:
@@ -110,7 +108,7 @@ def _rule_expectation(rule: Rule) -> Expectation:
         "ignore_row_if": "either_value_is_missing",
     }
     meta = {
-        "check_id": E_RULE,
+        "check_id": CheckId.E_RULE,
         "codes": [rule.small, rule.large],
         "rule": {"small": rule.small, "large": rule.large},
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .cli import app, console
+from .cli import app, console, read_settings
 
 db_app = typer.Typer(help="数据仓库的访问权限", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -27,9 +27,7 @@ def grant_analyst(
     from pbstats.warehouse.roles import RoleError
     from pbstats.warehouse.roles import grant_analyst as grant
 
-    from .settings import Settings
-
-    engine = make_engine(Settings().url)
+    engine = make_engine(read_settings().url)
     if engine.dialect.name != "postgresql":
         console.print(
             "本命令只适用于 PostgreSQL 数据仓库：SQLite 数据仓库是一个文件，没有数据库角色，"

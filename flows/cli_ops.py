@@ -7,7 +7,7 @@ import getpass
 
 import typer
 
-from .cli import _quiet_prefect, _start_prefect_early, app, console, print_summary, run_flow
+from .cli import _quiet_prefect, _start_prefect_early, app, console, print_summary, read_settings, run_flow
 
 
 @app.command()
@@ -17,20 +17,20 @@ def rerun(
     form: str | None = typer.Option(None, "--form", help="DJ-1 或 DJ-2"),
 ) -> None:
     """从归档重新校验并入库某年度的报表（组织名录或规则更正之后），不读取新文件。"""
+    settings = read_settings()
     _quiet_prefect()
     _start_prefect_early()
     from .rerun import YearClosed
     from .rerun import rerun as rerun_flow
-    from .settings import Settings
 
     try:
-        summary = run_flow(rerun_flow, year=year, org_code=org, form=form)
+        summary = run_flow(rerun_flow, settings, year=year, org_code=org, form=form)
     except YearClosed as e:
         console.print(
             f"[yellow]{year}年度已关账，不能重跑；如确需更正，请先执行 pbstats reopen-year {year} --reason …[/yellow]"
         )
         raise typer.Exit(1) from e
-    print_summary(summary, Settings())
+    print_summary(summary, settings)
 
 
 @app.command()
@@ -39,12 +39,12 @@ def backfill(
     last_year: int = typer.Option(..., "--to", help="结束年度（含）"),
 ) -> None:
     """从归档补回数据仓库中缺少的报表（例如数据仓库重建之后）。"""
+    settings = read_settings()
     _quiet_prefect()
     _start_prefect_early()
     from .rerun import backfill as backfill_flow
-    from .settings import Settings
 
-    print_summary(run_flow(backfill_flow, first_year=first_year, last_year=last_year), Settings())
+    print_summary(run_flow(backfill_flow, settings, first_year=first_year, last_year=last_year), settings)
 
 
 @app.command("close-year")
@@ -56,9 +56,7 @@ def close_year(
     from pbstats.warehouse.db import make_engine, upgrade
     from pbstats.warehouse.years import set_year_closed
 
-    from .settings import Settings
-
-    engine = make_engine(Settings().url)
+    engine = make_engine(read_settings().url)
     upgrade(engine)
     with engine.begin() as conn:
         set_year_closed(conn, year, True, reason, getpass.getuser())
@@ -71,20 +69,19 @@ def reopen_year(
     reason: str = typer.Option(..., "--reason", help="重新开账的原因（必填，留档）"),
 ) -> None:
     """重新开账：记录原因，并把关账期间暂存的报表校验入库。"""
+    settings = read_settings()
     _quiet_prefect()
     from pbstats.warehouse.db import make_engine, upgrade
     from pbstats.warehouse.years import set_year_closed
 
     from .rerun import rerun as rerun_flow
-    from .settings import Settings
 
-    settings = Settings()
     engine = make_engine(settings.url)
     upgrade(engine)
     with engine.begin() as conn:
         set_year_closed(conn, year, False, reason, getpass.getuser())
     console.print(f"{year}年度已重新开账（原因：{reason}），正在校验入库暂存的报表……")
-    print_summary(run_flow(rerun_flow, year=year), settings)
+    print_summary(run_flow(rerun_flow, settings, year=year), settings)
 
 
 @app.command()
@@ -95,4 +92,5 @@ def serve(
     """在本机启动 Prefect 服务与界面、部署三个流程（nightly、rerun、backfill）并运行工作进程；Ctrl-C 全部停止。"""
     from .serve import serve_all
 
+    read_settings()  # what the flow runs will read: a setting they cannot use is said now, not at 02:00
     serve_all(host, port, console)

@@ -7,15 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .cli import app, console
+from .cli import EXIT_NO_READER, app, console, read_settings
 
 SEVERITY_CN = {"error": "错误", "warning": "提示"}
-
-
-def _settings():
-    from .settings import Settings
-
-    return Settings()
 
 
 def _latest_year(engine) -> int | None:
@@ -37,7 +31,7 @@ def report(
 
     from .report import write_report
 
-    settings = _settings()
+    settings = read_settings()
     engine = read_only_engine(settings.url)
     if engine is None:
         console.print("[red]找不到数据仓库、无法连接，或仓库中还没有数据（请先运行 pbstats ingest）。[/red]")
@@ -74,7 +68,7 @@ def template(
     if org and township:
         console.print("[red]--org 与 --township 只能选一个。[/red]")
         raise typer.Exit(1)
-    engine = read_only_engine(_settings().url)
+    engine = read_only_engine(read_settings().url)
     if engine is None:
         console.print("未找到数据仓库：使用随程序提供的组织名录，“上年”列留空。")
     try:
@@ -98,8 +92,13 @@ def check(
 ) -> None:
     """报送前自查：按入库规则检查报表，在终端列出问题，并在文件旁生成“审核意见”工作簿；不写入数据仓库。"""
     from .dry_run import dry_run
+    from .readers import Unavailable, not_read
 
-    result = dry_run(files, _settings())
+    try:
+        result = dry_run(files, read_settings())
+    except Unavailable as e:
+        console.print(f"[red]{not_read(e)}，请稍后重试。[/red]")
+        raise typer.Exit(EXIT_NO_READER) from e
     failed = 0
     for path, ret in zip(files, result.returns, strict=True):
         errors = [f for f in ret.findings if f.is_error]

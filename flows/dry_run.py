@@ -9,9 +9,10 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pbstats.schemas.checks import CheckId
+from pbstats.schemas.messages import READER_FAILED_DRY_RUN
 from pbstats.schemas.registry import Registry, default_spans
-from pbstats.transforms.checks import Rulebook, check_file
-from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.model import CheckedReturn, Finding, Received
 from pbstats.transforms.prior import compare_with_last_year
 from pbstats.warehouse.catalogue import load_registry
@@ -19,6 +20,7 @@ from pbstats.warehouse.load import last_year_values
 from pbstats.warehouse.review import read_only_engine
 
 from .files import sha256_of
+from .readers import Unavailable, build_feedback, check_file
 from .settings import Settings
 from .stages import apply_value_rules
 
@@ -83,9 +85,11 @@ def _now(settings: Settings) -> datetime:
 
 def _check(rec: Received, data: bytes, rules: Rulebook) -> CheckedReturn:
     try:
-        return check_file(rec, data, rules)[0]
+        return check_file(rec, data, rules)
+    except Unavailable:  # no guarded reader here: the file is not read at all (the command says so)
+        raise
     except Exception:  # a reader bug: the submitter still gets an answer
         log.exception("reading %s failed", rec.file_name)
         ret = CheckedReturn(received=rec)
-        ret.findings.append(Finding("E-FILE", "文件内容异常，系统无法读取，请重新导出后再检查"))
+        ret.findings.append(Finding(CheckId.E_FILE, READER_FAILED_DRY_RUN))
         return ret

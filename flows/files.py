@@ -39,9 +39,20 @@ class InboxEntry:
 
     @property
     def key(self) -> str:
+        """What `inbox_file` knows the file by: `path_key` of its real path."""
+        return path_key(os.fsencode(self.path))
+
+    @property
+    def shown(self) -> str:
         """The path as text any database and log can take: undecodable bytes as \\xNN escapes,
-        personal numbers masked (what to store and compare in `inbox_file`, and to log)."""
+        personal numbers masked. Two paths may show alike (138****5678.xlsx), so this is never a key."""
         return mask_pii(text_of_path(os.fsencode(self.path)))
+
+
+def path_key(raw: bytes) -> str:
+    """An inbox path's identity in the warehouse: the sha256 of its bytes, so that no personal number
+    in a name is stored in clear and two names that mask alike stay two files."""
+    return hashlib.sha256(raw).hexdigest()
 
 
 def text_of_path(raw: bytes) -> str:
@@ -99,7 +110,7 @@ class Listing(Sequence[InboxEntry]):
     def states(self) -> Iterator[tuple[str, int, int]]:
         """(key, size, mtime_ns) of each file, as `InboxEntry` gives them, without making the entries."""
         for i in range(len(self)):
-            yield mask_pii(text_of_path(self._path(i))), self._sizes[i], self._mtimes[i]
+            yield path_key(self._path(i)), self._sizes[i], self._mtimes[i]
 
     def select(self, positions: Iterable[int]) -> Listing:
         """The files at these positions, as a listing of their own."""
@@ -166,7 +177,7 @@ def read_entry(entry: InboxEntry) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{entry.key}: no longer a regular file")
+            raise OSError(f"{entry.shown}: no longer a regular file")
         # a regular file's read comes back short only at its end: one byte more than its size tells
         # that the whole file was read, without another read
         data = os.read(fd, info.st_size + 1)

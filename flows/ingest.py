@@ -17,20 +17,20 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 
 from pbstats.expectations.run import warm_up_in_background
 from pbstats.transforms.checks import Rulebook
-from pbstats.warehouse.db import make_engine
-from pbstats.warehouse.load import BatchCounts, known_files
+from pbstats.warehouse.db import is_outage, make_engine
+from pbstats.warehouse.inbox import known_files
+from pbstats.warehouse.load import BatchCounts
 from pbstats.warehouse.queries import RunSummary
 
 from . import stages
 from .artifacts import Progress
 from .files import InboxEntry, Listing, list_inbox, report_skipped
-from .runners import task_runner
+from .runners import ChosenAtStart, runs_here
 from .runs import Run, pipeline_run
 from .settings import Settings
 from .spool import Spool
@@ -164,9 +164,21 @@ def load(
 
 
 def with_retries(load_task, run: Run):
-    """A load that fails on the database is retried with backoff (PBSTATS_LOAD_RETRY_DELAYS)."""
+    """A load the database could not take at that moment (`is_outage`) is retried with backoff
+    (PBSTATS_LOAD_RETRY_DELAYS); any other error fails the same way every time, and at once."""
     delays = run.settings.load_retry_delays
-    return load_task.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
+    return load_task.with_options(
+        retries=len(delays), retry_delay_seconds=delays or 0, retry_condition_fn=failed_on_an_outage
+    )
+
+
+def failed_on_an_outage(task, task_run, state) -> bool:
+    """Prefect's `retry_condition_fn`: whether the failed attempt met an outage."""
+    try:
+        state.result()
+    except Exception as e:
+        return is_outage(e)
+    return False
 
 
 def read_size(files: int, settings: Settings) -> int:
@@ -196,7 +208,7 @@ def read_all(entries: Listing, run: Run) -> Iterator[list[stages.Judged]]:
     size = read_size(len(entries), run.settings)
     # quoted, Prefect does not walk the batch and the registry object by object; prefect-dask
     # walks and rebuilds every argument anyway (and does not unwrap a quote), so there they go bare
-    local = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)
+    local = runs_here(FlowRunContext.get().task_runner)
     wrap = quote if local else _bare
     args = (run.settings.archive, wrap(run.rules), run.settings.url)
     ahead = 2 * run.settings.read_workers
@@ -268,7 +280,7 @@ def _bare(value):
 @flow(
     name="nightly-ingest",
     description="每晚读取收件箱中新到的年报：先归档，再读取、校验、入库；有错误的报表退回并生成审核意见表。",
-    task_runner=task_runner(),
+    task_runner=ChosenAtStart(),
 )
 def ingest(inbox: str | None = None) -> RunSummary:
     """读取收件箱中新到的年报并入库。

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pbstats import compat
+
 _server: subprocess.Popen | None = None
 _url: str | None = None
 _answered = False  # the server has answered a health check
@@ -100,13 +102,8 @@ def _spawn(origin: Path, *, migrate: bool) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        # what Prefect sets for its own temporary server: no UI, ephemeral mode
-        "PREFECT_UI_ENABLED": "0",
-        "PREFECT__SERVER_EPHEMERAL": "1",
-        "PREFECT__SERVER_FINAL": "1",
-    }
+    # what Prefect sets for its own temporary server: no UI, ephemeral mode
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", **compat.EPHEMERAL_SERVER_ENV}
     if not migrate:
         env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     _server = subprocess.Popen(

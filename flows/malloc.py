@@ -12,9 +12,9 @@ return either way).
 
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
+
+from pbstats import compat
 
 # environment variable -> (mallopt parameter, value), each where the environment holds none. Once set,
 # the mmap threshold stays where it is (glibc no longer raises it as blocks are freed); the trim threshold
@@ -31,15 +31,9 @@ def tune() -> None:
     starts (Prefect's temporary server, the readers) set the same through their environment, which
     glibc reads as each one starts. A setting the environment already holds is kept (the operator's
     own). Nothing is done where the C library is not glibc."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
     for name, (parameter, default) in SETTINGS.items():
         value = os.environ.setdefault(name, str(default))
         try:
-            mallopt(parameter, int(value))
+            compat.mallopt(parameter, int(value))
         except ValueError:  # the operator's value is not a number: glibc ignores it, and so do we
             pass

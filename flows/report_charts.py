@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from pbstats.transforms.review import Review
-from pbstats.transforms.review_text import number
+from pbstats.transforms.review_sentences import number
 
 NOW_COLOUR, BEFORE_COLOUR = "#b22222", "#c9a66b"
 

@@ -8,7 +8,7 @@ import io
 
 from pbstats.transforms.review import Review
 from pbstats.transforms.review_figures import Figure
-from pbstats.transforms.review_text import number, signed
+from pbstats.transforms.review_sentences import number, signed
 
 from .report_charts import cjk_font
 from .report_words import CHECK_TITLES, ReportMeta, pct, title_of, unit_value, when

@@ -8,19 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pbstats.schemas.checks import CHECKS
 from pbstats.transforms.review import Review, Summary
 from pbstats.transforms.review_figures import Figure
-from pbstats.transforms.review_text import number, signed
+from pbstats.transforms.review_sentences import number, signed
 
 TZ = ZoneInfo("Asia/Shanghai")
-CHECK_TITLES = {
-    "W-BLANK": "空白按0处理",
-    "W-PRIOR": "上年数不一致",
-    "W-JUMP": "变动幅度过大",
-    "W-ROLLUP": "与村级汇总不符",
-    "W-LATE": "逾期报送",
-    "W-FOOTER": "表尾信息缺失",
-}
+CHECK_TITLES = {check_id: check.title for check_id, check in CHECKS.items()}
 # the columns of the completeness table after the township's name, and their headings
 COMPLETENESS_KEYS = ("expected", "accepted_on_time", "accepted_late", "rejected", "missing")
 COMPLETENESS_HEADINGS = ("应报", "按时", "逾期", "退回未改", "未报")

@@ -14,15 +14,15 @@ from prefect.runtime import flow_run
 from sqlalchemy import Engine
 
 from pbstats.transforms.checks import Rulebook
-from pbstats.transforms.rollup import evaluate_rollup
 from pbstats.warehouse.catalogue import load_registry
 from pbstats.warehouse.db import checkpoints_beside, make_engine, upgrade
-from pbstats.warehouse.load import finish_run, mark_interrupted_runs, settle_rollups, start_run
 from pbstats.warehouse.queries import RunSummary, completeness_rows, run_summary
 from pbstats.warehouse.runlock import run_lock
+from pbstats.warehouse.runs import finish_run, mark_interrupted_runs, start_run
 
 from .artifacts import publish_review, publish_run, review_texts
-from .settings import Settings
+from .settings import Settings, current
+from .stages import settle_rollups
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Run:
 def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool = False) -> Iterator[Run]:
     """Open the warehouse, wait for any other run to finish, record this one from start to end."""
     log = get_run_logger()
-    settings = Settings()
+    settings = current()
     engine = make_engine(settings.url)
     upgrade(engine)
     with run_lock(engine, settings.lock_wait), checkpoints_beside(engine):
@@ -51,7 +51,7 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
         flow_run_id = flow_run.get_id()
         with engine.begin() as conn:
             interrupted = mark_interrupted_runs(conn)  # we hold the lock: a run still 'running' is dead
-            settle_rollups(conn, registry, evaluate_rollup)  # what an interrupted run left unchecked
+            settle_rollups(conn, registry)  # what an interrupted run left unchecked
             start_run(conn, run.run_id, str(flow_run_id) if flow_run_id else None, flow_name, source)
         if interrupted:
             log.warning(
@@ -69,7 +69,7 @@ def pipeline_run(flow_name: str, title: str, source: str | None, *, review: bool
                 log.error("run %s could not be recorded as failed", run.run_id)
             raise
         with engine.begin() as conn:
-            rollups = settle_rollups(conn, registry, evaluate_rollup)
+            rollups = settle_rollups(conn, registry)
             log.info("rollup checks of %d (year, township) pairs run again", rollups)
         with engine.begin() as conn:
             finish_run(conn, run.run_id, "completed")

@@ -1,5 +1,5 @@
 """`pbstats serve`: the Prefect server and UI, the deployments of prefect.yaml and a process worker,
-on one machine; Ctrl-C stops them all.
+on one machine; Ctrl-C or SIGTERM stops them all.
 
 A process worker (not `flow.serve`) runs the deployments: each flow run is its own process, so a run
 that exhausts memory or crashes on a bad file never takes the server or the next run down, and
@@ -114,18 +114,34 @@ def stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
         proc.wait()
 
 
+class Stopped(Exception):
+    """The command was asked to stop (SIGTERM, SIGHUP)."""
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (what `docker stop`, `supervisorctl stop` and `kill` send) and SIGHUP stop the command
+    as Ctrl-C does. Python's default for them ends the process at once, leaving the server and the
+    worker, each in a session of its own (so Ctrl-C reaches only this process), running."""
+
+    def stop_now(signum: int, _frame) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_now)
+
+
 def serve_all(host: str, port: int, console) -> None:
+    _stop_on_signals()
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PWD=str(PROJECT_DIR))
-    server = None
+    server = worker = None
     api_url = env.get("PREFECT_API_URL")
     ui_url = api_url.removesuffix("/api") if api_url else None
-    if not api_url:
-        api_url, ui_url = f"http://{host}:{port}/api", f"http://{host}:{port}"
-        env["PREFECT_API_URL"] = api_url
-        console.print(f"启动 Prefect 服务：{ui_url} ……")
-        server = start_server(host, port, env)
-    worker = None
     try:
+        if not api_url:
+            api_url, ui_url = f"http://{host}:{port}/api", f"http://{host}:{port}"
+            env["PREFECT_API_URL"] = api_url
+            console.print(f"启动 Prefect 服务：{ui_url} ……")
+            server = start_server(host, port, env)
         wait_healthy(api_url)
         console.print("部署 prefect.yaml 中的流程：nightly（每晚 02:00）、rerun、backfill ……")
         deploy(env)
@@ -139,9 +155,13 @@ def serve_all(host: str, port: int, console) -> None:
             if worker.poll() is not None:
                 raise RuntimeError("the Prefect worker stopped")
             time.sleep(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):
         console.print("正在停止……")
     finally:
+        # a second signal must not cut the stopping short and leave a process behind; `stop` ends
+        # with SIGKILL, so the stopping is bounded
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         stop(worker)
         stop(server)
         console.print("已停止。")

@@ -1,38 +1,36 @@
 """The pipeline's stages as plain functions over batches (no Prefect here): read and judge a batch
-of inbox files (or archived ones, for a rerun), then load it. The flows only wire these together."""
+of inbox files (or archived ones, for a rerun), then load it — what it needs of the warehouse read
+first, decided over plain data, written once — and, once a run, re-check the rollups its loads
+touched. The flows only wire these together."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS
 from pbstats.schemas.registry import Registry
 from pbstats.schemas.texts import Texts
-from pbstats.transforms.checks import Rulebook, check_files
-from pbstats.transforms.feedback import build_feedback
+from pbstats.transforms.checks import Rulebook
 from pbstats.transforms.frames import ValueRows, violation_findings
 from pbstats.transforms.model import CheckedReturn, Finding, Received
 from pbstats.transforms.prior import compare_with_last_year
-from pbstats.warehouse.load import (
-    BatchCounts,
-    Incoming,
-    SeenFile,
-    known_hashes,
-    last_year_values,
-    load_batch,
-    lock,
-    rejudge_batch,
-)
+from pbstats.transforms.rollup import evaluate_rollup
+from pbstats.warehouse.inbox import known_hashes
+from pbstats.warehouse.load import BatchCounts, Incoming, SeenFile, read_for_load, read_for_rejudge, write
+from pbstats.warehouse.plan import plan_load, plan_rejudge
+from pbstats.warehouse.rollups import clear_rollup_notes, noted_rollups, rollup_inputs, write_rollup_checks
+from pbstats.warehouse.runs import now_utc
 
 from .files import (
     InboxEntry,
@@ -44,6 +42,7 @@ from .files import (
     sha256_of,
     sync,
 )
+from .readers import build_feedback, check_files
 
 log = logging.getLogger("pbstats")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,7 +88,7 @@ def read_batch(
     checked = iter(check_files(fresh, rules))
     judged = []
     for entry, _, rec in loaded:
-        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256)
+        seen = SeenFile(entry.key, entry.size, entry.mtime_ns, rec.sha256, entry.shown)
         if rec.sha256 in known:
             judged.append(Judged(_incoming(rec, None, "known"), seen, None))
         else:
@@ -99,8 +98,8 @@ def read_batch(
 
 def conclude(judged: Sequence[Judged], quarantine_root: Path) -> list[Judged]:
     """After the value rules: each read file's verdict, and for a rejected one where its feedback
-    workbook will be (`Feedback` writes it). Returns the rejected ones. What a load attempt added to
-    a verdict (a closed year's hold, last year's checks) is made again from the return on a retry."""
+    workbook will be (`Feedback` writes it). Returns the rejected ones. The load adds to a verdict
+    (a closed year's hold, last year's checks) in what it writes, never in these."""
     rejected = []
     for j in judged:
         ret = j.checked
@@ -264,7 +263,7 @@ def _incoming(
     if ret is not None:
         inc.form, inc.org_code, inc.year, inc.sheet = ret.form_id, ret.org_code, ret.year, ret.sheet
         inc.org_name_reported = ret.org_name
-        inc.late = any(f.check_id == "W-LATE" for f in ret.findings)
+        inc.late = any(f.check_id == CheckId.W_LATE for f in ret.findings)
         inc.values = {k: float(v) for k, v in ret.values.items()}
         inc.value_cells = dict(ret.cells)
         inc.issues = [issue_row(f) for f in ret.findings]
@@ -365,12 +364,7 @@ def _positions(values: np.ndarray) -> array:
     return out
 
 
-def _add_last_year_checks(conn, pairs: Sequence[tuple[Incoming, CheckedReturn | None]]) -> None:
-    accepted = [(inc, ret) for inc, ret in pairs if inc.status == "accepted" and ret is not None]
-    last = last_year_values(conn, [(ret.form_id, ret.org_code, ret.year) for _, ret in accepted])
-    for inc, ret in accepted:
-        for f in compare_with_last_year(ret, last.get((ret.form_id, ret.org_code, ret.year), {})):
-            inc.issues.append(issue_row(f))
+# ---- the load: read what the batch needs, decide over plain data, write; one transaction ----------
 
 
 def load(
@@ -380,23 +374,68 @@ def load(
     registry: Registry,
     before_commit: Callable[[], None] | None = None,
 ) -> BatchCounts:
-    """One transaction: last year's checks against what is loaded now, then the batch itself;
-    `before_commit` last, inside the transaction (an exception there rolls the batch back)."""
+    """One transaction, one way: everything the batch needs of the warehouse is read first, under the
+    loader's lock (nothing of it can change before the write), last year's checks and the batch's
+    decisions are made over that plain data, and the batch is written; `before_commit` last, inside
+    the transaction (an exception there rolls the batch back)."""
     with engine.begin() as conn:
-        lock(conn)
-        _add_last_year_checks(conn, [(j.incoming, j.checked) for j in judged])
-        batch = [j.incoming for j in judged]
+        known = read_for_load(conn, [j.incoming for j in judged])
+        batch = with_last_year_checks([(j.incoming, j.checked) for j in judged], known.last_year)
         seen = [j.seen for j in judged if j.seen is not None]
-        counts = load_batch(conn, run_id, batch, seen, registry)
+        plan = plan_load(run_id, batch, seen, known, registry, now_utc())
+        write(conn, plan)
         if before_commit is not None:
             before_commit()
-        return counts
+    return plan.counts
 
 
 def load_rejudged(engine: Engine, run_id: str, batch: Sequence[Rejudged], registry: Registry) -> BatchCounts:
-    """One transaction: the re-judged submissions replace their earlier verdicts."""
+    """One transaction, as `load`: the re-judged submissions replace their earlier verdicts."""
     with engine.begin() as conn:
-        lock(conn)
-        _add_last_year_checks(conn, [(r.incoming, r.checked) for r in batch])
-        items = [(r.submission_id, r.incoming) for r in batch]
-        return rejudge_batch(conn, run_id, items, registry)
+        known = read_for_rejudge(conn, [(r.submission_id, r.incoming) for r in batch])
+        judged = with_last_year_checks([(r.incoming, r.checked) for r in batch], known.last_year)
+        items = [(r.submission_id, inc) for r, inc in zip(batch, judged, strict=True)]
+        plan = plan_rejudge(run_id, items, known, registry, now_utc())
+        write(conn, plan)
+    return plan.counts
+
+
+def with_last_year_checks(
+    pairs: Sequence[tuple[Incoming, CheckedReturn | None]], last_year: Mapping[tuple, Mapping[str, float]]
+) -> list[Incoming]:
+    """The batch with W-PRIOR and W-JUMP added to each accepted return's findings, against the values
+    loaded for its year before (`last_year`, read with the batch). The judged files are left as they
+    are: a retried load starts again from them."""
+    out = []
+    for inc, ret in pairs:
+        if inc.status == "accepted" and ret is not None:
+            found = compare_with_last_year(ret, last_year.get((ret.form_id, ret.org_code, ret.year), {}))
+            if found:
+                inc = replace(inc, issues=inc.issues + [issue_row(f) for f in found])
+        out.append(inc)
+    return out
+
+
+# ---- W-ROLLUP, once per run over the (year, township) pairs the loads noted ------------------------
+
+
+def settle_rollups(conn: Connection, registry: Registry) -> int:
+    """Run the rollup check of every noted (year, township) and clear the notes; how many were run. The
+    caller holds the run lock, and `noted_rollups` the loader's: no load notes pairs meanwhile."""
+    pairs = noted_rollups(conn)
+    if pairs:
+        rerun_rollups(conn, pairs, registry, now_utc())
+        clear_rollup_notes(conn)
+    return len(pairs)
+
+
+def rerun_rollups(
+    conn: Connection, pairs: Sequence[tuple[int, str]], registry: Registry, now: datetime
+) -> None:
+    """Re-check each (year, township): its current DJ-2 against its villages' current DJ-1 returns."""
+    inputs = rollup_inputs(conn, pairs, registry)
+    checked = [
+        (i, evaluate_rollup(i.reported, i.villages_expected, i.village_values, i.sheet, i.cells))
+        for i in inputs
+    ]
+    write_rollup_checks(conn, checked, now)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import (
     DJ2,
     FORMS,
@@ -40,7 +41,7 @@ class Case:
     """A named way a return goes wrong (error) or gets flagged (warning)."""
 
     name: str
-    check_id: str
+    check_id: CheckId
     apply: Callable[[Submission, Ctx], bool]
     forms: tuple[str, ...] = ANY_FORM  # forms whose senders can carry it
     kinds: tuple[str, ...] = SHEET_KINDS  # kinds it may be written in (first = preferred)
@@ -259,7 +260,7 @@ def _rule_cases() -> list[Case]:
     return [
         Case(
             f"rule_{form.form_id}_{rule.small}_gt_{rule.large}",
-            "E-RULE",
+            CheckId.E_RULE,
             partial(_break_rule, rule),
             forms=(form.form_id,),
         )
@@ -369,66 +370,71 @@ def _rollup_villages(sub: Submission, ctx: Ctx) -> bool:
 ERROR_CASES: dict[str, Case] = {
     c.name: c
     for c in (
-        Case("file_truncated", "E-FILE", _truncated, kinds=("xlsx",)),
-        Case("file_random_bytes", "E-FILE", _raw(".xlsx", _random_bytes), kinds=("xlsx",)),
-        Case("file_empty", "E-FILE", _raw(".xlsx", lambda s, c: b""), kinds=("xlsx",)),
-        Case("file_txt", "E-FILE", _raw(".txt", _txt), kinds=("xlsx",)),
-        Case("file_csv", "E-FILE", _raw(".csv", _csv), kinds=("xlsx",)),
-        Case("file_pdf", "E-FILE", _raw(".pdf", _pdf), kinds=("xlsx",)),
-        Case("file_docx", "E-FILE", _raw(".docx", _docx), kinds=("xlsx",)),
-        Case("file_no_cells", "E-FILE", _no_cells, kinds=("xlsx",)),
-        Case("form_no_form_id", "E-FORM", _no_form_id),
-        Case("form_unknown_form_id", "E-FORM", _unknown_form_id),
-        Case("form_no_header", "E-FORM", _no_header),
-        Case("org_unknown", "E-ORG", _org_code(_unknown_code)),
-        Case("org_11_digits", "E-ORG", _org_code(_eleven_digits)),
-        Case("org_missing", "E-ORG", _org_code(lambda s, c: None)),
-        Case("org_wrong_level", "E-ORG", _wrong_level, forms=("DJ-1",)),
-        Case("year_missing", "E-YEAR", _year(None)),
-        Case("year_word", "E-YEAR", _year("去年")),
-        Case("year_future", "E-YEAR", _future_year),
-        Case("code_row_missing", "E-CODE", _row_missing),
-        Case("code_twice", "E-CODE", _code_twice),
-        Case("code_undefined", "E-CODE", _code_undefined),
+        Case("file_truncated", CheckId.E_FILE, _truncated, kinds=("xlsx",)),
+        Case("file_random_bytes", CheckId.E_FILE, _raw(".xlsx", _random_bytes), kinds=("xlsx",)),
+        Case("file_empty", CheckId.E_FILE, _raw(".xlsx", lambda s, c: b""), kinds=("xlsx",)),
+        Case("file_txt", CheckId.E_FILE, _raw(".txt", _txt), kinds=("xlsx",)),
+        Case("file_csv", CheckId.E_FILE, _raw(".csv", _csv), kinds=("xlsx",)),
+        Case("file_pdf", CheckId.E_FILE, _raw(".pdf", _pdf), kinds=("xlsx",)),
+        Case("file_docx", CheckId.E_FILE, _raw(".docx", _docx), kinds=("xlsx",)),
+        Case("file_no_cells", CheckId.E_FILE, _no_cells, kinds=("xlsx",)),
+        Case("form_no_form_id", CheckId.E_FORM, _no_form_id),
+        Case("form_unknown_form_id", CheckId.E_FORM, _unknown_form_id),
+        Case("form_no_header", CheckId.E_FORM, _no_header),
+        Case("org_unknown", CheckId.E_ORG, _org_code(_unknown_code)),
+        Case("org_11_digits", CheckId.E_ORG, _org_code(_eleven_digits)),
+        Case("org_missing", CheckId.E_ORG, _org_code(lambda s, c: None)),
+        Case("org_wrong_level", CheckId.E_ORG, _wrong_level, forms=("DJ-1",)),
+        Case("year_missing", CheckId.E_YEAR, _year(None)),
+        Case("year_word", CheckId.E_YEAR, _year("去年")),
+        Case("year_future", CheckId.E_YEAR, _future_year),
+        Case("code_row_missing", CheckId.E_CODE, _row_missing),
+        Case("code_twice", CheckId.E_CODE, _code_twice),
+        Case("code_undefined", CheckId.E_CODE, _code_undefined),
         Case(
             "value_chinese_numeral",
-            "E-VALUE",
+            CheckId.E_VALUE,
             _bad_cell(Kind.COUNT, lambda v: 1 <= v <= 10, lambda v, s, c: Cell(CN_DIGITS[int(v)])),
         ),
         Case(
             "value_approx",
-            "E-VALUE",
+            CheckId.E_VALUE,
             _bad_cell(Kind.COUNT, lambda v: v > 0, lambda v, s, c: Cell(f"约{int(v)}")),
         ),
         Case(
             "value_wrong_unit",
-            "E-VALUE",
+            CheckId.E_VALUE,
             _bad_cell(Kind.COUNT, lambda v: v > 0, lambda v, s, c: Cell(f"{int(v)}户")),
         ),
         Case(
             "value_date",
-            "E-VALUE",
+            CheckId.E_VALUE,
             _bad_cell(Kind.COUNT, _any, lambda v, s, c: Cell(date(s.year, 12, c.rng.randint(1, 31)))),
         ),
-        Case("value_negative", "E-VALUE", _bad_cell(Kind.COUNT, _any, lambda v, s, c: Cell(-3))),
-        Case("value_fraction", "E-VALUE", _bad_cell(Kind.COUNT, _any, lambda v, s, c: Cell(2.5))),
-        Case("value_flag_2", "E-VALUE", _bad_cell(Kind.FLAG, _any, lambda v, s, c: Cell(2)), forms=("DJ-1",)),
+        Case("value_negative", CheckId.E_VALUE, _bad_cell(Kind.COUNT, _any, lambda v, s, c: Cell(-3))),
+        Case("value_fraction", CheckId.E_VALUE, _bad_cell(Kind.COUNT, _any, lambda v, s, c: Cell(2.5))),
+        Case(
+            "value_flag_2",
+            CheckId.E_VALUE,
+            _bad_cell(Kind.FLAG, _any, lambda v, s, c: Cell(2)),
+            forms=("DJ-1",),
+        ),
         Case(
             "value_amount_3dp",
-            "E-VALUE",
+            CheckId.E_VALUE,
             _bad_cell(Kind.AMOUNT, _any, lambda v, s, c: Cell(1.234)),
             forms=("DJ-1",),
         ),
         Case(
             "value_formula_uncached",
-            "E-VALUE",
+            CheckId.E_VALUE,
             _bad_cell(Kind.COUNT, lambda v: v > 0, lambda v, s, c: Cell(None, formula=f"={int(v)}")),
             kinds=("xlsx", "xlsm"),
         ),
         *_rule_cases(),
-        Case("pii_id_in_note", "E-PII", _id_in_note),
-        Case("pii_mobile_in_note_row", "E-PII", _mobile_in_note_row),
-        Case("pii_mobile_other_sheet", "E-PII", _mobile_other_sheet),
+        Case("pii_id_in_note", CheckId.E_PII, _id_in_note),
+        Case("pii_mobile_in_note_row", CheckId.E_PII, _mobile_in_note_row),
+        Case("pii_mobile_other_sheet", CheckId.E_PII, _mobile_other_sheet),
     )
 }
 
@@ -439,12 +445,12 @@ NOT_VALID_IN_YEAR = "org_not_valid_in_year"
 WARNING_CASES: dict[str, Case] = {
     c.name: c
     for c in (
-        Case("footer_missing_filler", "W-FOOTER", _footer_drop("filler")),
-        Case("footer_blank_date", "W-FOOTER", _footer_blank_date),
-        Case("prior_mismatch", "W-PRIOR", _prior_mismatch, needs_prior=True),
-        Case("jump", "W-JUMP", _jump, needs_prior=True),
-        Case("rollup_count", "W-ROLLUP", _rollup_count, forms=("DJ-2",)),
-        Case("rollup_villages", "W-ROLLUP", _rollup_villages, forms=("DJ-2",)),
+        Case("footer_missing_filler", CheckId.W_FOOTER, _footer_drop("filler")),
+        Case("footer_blank_date", CheckId.W_FOOTER, _footer_blank_date),
+        Case("prior_mismatch", CheckId.W_PRIOR, _prior_mismatch, needs_prior=True),
+        Case("jump", CheckId.W_JUMP, _jump, needs_prior=True),
+        Case("rollup_count", CheckId.W_ROLLUP, _rollup_count, forms=("DJ-2",)),
+        Case("rollup_villages", CheckId.W_ROLLUP, _rollup_villages, forms=("DJ-2",)),
     )
 }
 

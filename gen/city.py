@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.checks import CHECKS, CheckId, Severity
 from pbstats.schemas.forms import FORM_BY_LEVEL, Form, Kind
 from pbstats.schemas.registry import OrgSpan, Registry, default_spans
 
@@ -306,7 +306,7 @@ class _Planner:
         for code, when in plan.late.items():
             sub = self.fresh_for(plan, code, night=2, when=when)
             sub.case = when
-            sub.warnings.add("W-LATE")
+            sub.warnings.add(CheckId.W_LATE)
             night2.append(sub)
         for sub in night2:
             self.add_quirks(sub)
@@ -368,7 +368,7 @@ class _Planner:
             villages = [truth[v.org_code] for v in former if v.org_code in truth]
             values = township(self.rng, villages, len(former), loaded.get((gone.org_code, year - 1)))
             sub = self.fresh(gone, year, values, loaded, night=1)
-            sub.case, sub.status, sub.errors = NOT_VALID_IN_YEAR, "rejected", ["E-ORG"]
+            sub.case, sub.status, sub.errors = NOT_VALID_IN_YEAR, "rejected", [CheckId.E_ORG]
             self.seen_cases.add(NOT_VALID_IN_YEAR)
             out.append(sub)
         return out

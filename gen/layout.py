@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pbstats.schemas.forms import (
-    BLANK_MARKS,
     HEADER_CODE,
     HEADER_CURRENT,
     HEADER_NAME,
@@ -21,6 +20,7 @@ from pbstats.schemas.forms import (
     LABEL_FILLER,
     LABEL_FORM_ID,
     LABEL_HEAD,
+    LABEL_ISSUER,
     LABEL_ORG_CODE,
     LABEL_ORG_NAME,
     LABEL_PHONE,
@@ -34,7 +34,6 @@ from pbstats.schemas.forms import (
 from .workbook import Cell, CellValue, Grid
 
 ISSUER = "中共示例市委组织部"
-LABEL_ISSUER = "制定机关"
 
 # table columns: key -> header label and the column-number row's mark (甲 乙 丙 1 2 3)
 COLUMNS = {
@@ -119,10 +118,9 @@ class ReturnDoc:
 
 
 def _reads_blank(cell: Cell) -> bool:
-    """Blank, or a dash or slash, which the rulebook reads as a blank (forms.md §5, BLANK_MARKS)."""
-    return cell.blank or (
-        cell.formula is None and isinstance(cell.value, str) and cell.value.strip() in BLANK_MARKS
-    )
+    """Empty or only spaces: the one spelling the rulebook reads as 0 with W-BLANK (forms.md §5); a
+    dash, a slash or 无 is a written 0."""
+    return cell.blank or (cell.formula is None and isinstance(cell.value, str) and not cell.value.strip())
 
 
 def number_cell(value: int | float, kind: Kind) -> Cell:

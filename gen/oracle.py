@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pbstats.schemas.checks import CheckId
+from pbstats.schemas.forms import DEADLINE_MONTH_DAY
 from pbstats.schemas.registry import Registry
 
 from .submission import Submission
@@ -22,7 +24,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def deadline(year: int) -> datetime:
     """Returns for `year` are due by 31 January of the next year, Beijing time (forms.md §1)."""
-    return datetime(year + 1, 1, 31, 23, 59, 59, tzinfo=TZ)
+    month, day = DEADLINE_MONTH_DAY
+    return datetime(year + 1, month, day, 23, 59, 59, tzinfo=TZ)
 
 
 def arrival_order(sub: Submission) -> tuple[datetime, str]:
@@ -54,7 +57,7 @@ def settle_year(
                 counts = rollup_counts([current[v.org_code].values for v in villages], len(villages))
                 wrong |= any(int(sub.values[code]) != n for code, n in counts.items())
             if wrong:
-                derived[id(sub)].add("W-ROLLUP")
+                derived[id(sub)].add(CheckId.W_ROLLUP)
     problems = []
     for night in nights:
         for sub in night:
@@ -80,18 +83,18 @@ def _file_warnings(sub: Submission, year: int, loaded: Mapping[tuple[str, int], 
     assert sub.doc is not None and sub.received is not None
     found = set()
     if sub.doc.blank_codes():
-        found.add("W-BLANK")
+        found.add(CheckId.W_BLANK)
     if sub.doc.footer_missing():
-        found.add("W-FOOTER")
+        found.add(CheckId.W_FOOTER)
     if sub.received > deadline(year):
-        found.add("W-LATE")
+        found.add(CheckId.W_LATE)
     prev = loaded.get((sub.org_code, year - 1))
     if prev is not None:
         if jumped(sub.form, prev, sub.values):
-            found.add("W-JUMP")
+            found.add(CheckId.W_JUMP)
         for row in sub.doc.indicator_rows():
             assert row.indicator is not None
             if "prior" in sub.doc.columns and not row.prior.blank:
                 if abs(float(row.prior.value) - float(prev[row.indicator.code])) > 1e-9:  # type: ignore[arg-type]
-                    found.add("W-PRIOR")
+                    found.add(CheckId.W_PRIOR)
     return found

@@ -7,10 +7,12 @@ write as "—"), and the planner then tries another quirk. Only `blank_cell` cau
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pbstats.schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
+from pbstats.schemas.checks import CheckId
+from pbstats.schemas.forms import FLAG_FALSE, FLAG_TRUE, ZERO_TOKENS, Kind
 
 from .layout import GAP, Row
 from .submission import Ctx, Submission, add_sheet, instructions_sheet, note_row
@@ -19,7 +21,7 @@ from .workbook import Cell, Grid
 FULLWIDTH = str.maketrans("0123456789.", "０１２３４５６７８９．")
 YES, NO = "是", "否"
 assert YES in FLAG_TRUE and NO in FLAG_FALSE and "√" in FLAG_TRUE and "×" in FLAG_FALSE
-# §5 spellings of zero: the rulebook reads 无 and 0 as 0; a dash or slash (BLANK_MARKS) as a blank (0, W-BLANK)
+# §5 spellings of zero: 无, 0, a dash or a slash all read as 0 with no warning (only a blank cell is W-BLANK)
 ZERO_SPELLINGS = {
     "zero_emdash": "—",
     "zero_double_emdash": "——",
@@ -31,7 +33,7 @@ ZERO_SPELLINGS = {
     "zero_wu": "无",
     "zero_text": "0",
 }
-assert set(ZERO_SPELLINGS.values()) <= ZERO_TOKENS | BLANK_MARKS | {"0"}
+assert {unicodedata.normalize("NFKC", t) for t in ZERO_SPELLINGS.values()} <= ZERO_TOKENS | {"0"}
 COUNT_UNITS = ("人", "个", "人次", "起", "件")
 
 
@@ -464,6 +466,4 @@ QUIRKS: dict[str, Quirk] = {
 # file kinds other than .xlsx are quirks too; the planner picks them before the rest
 KIND_QUIRKS = ("xlsm", "xls", "ods")
 CATALOGUE = (*QUIRKS, *KIND_QUIRKS)
-WARNING_OF_QUIRK = {"blank_cell": "W-BLANK"} | {
-    name: "W-BLANK" for name, token in ZERO_SPELLINGS.items() if token in BLANK_MARKS
-}
+WARNING_OF_QUIRK = {"blank_cell": CheckId.W_BLANK}

@@ -15,7 +15,6 @@ from xml.sax.saxutils import escape
 
 CellValue = str | int | float | date | datetime | None
 
-SPREADSHEET_KINDS = ("xlsx", "xlsm", "xls", "ods")
 DATE_FORMAT = 'yyyy"年"m"月"d"日"'
 XLSM_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"

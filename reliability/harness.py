@@ -77,7 +77,7 @@ def snapshot(url: str, home: Path) -> dict:
         insp = inspect(conn)
         names = sorted(set(insp.get_table_names()) | set(insp.get_view_names()))
         for name in names:
-            if name in ("alembic_version", "load_run", "pipeline_lock"):
+            if name in ("alembic_version", "load_run"):
                 continue
             rows = conn.execute(text(f"SELECT * FROM {name}")).mappings().all()
             norm = []
@@ -88,6 +88,8 @@ def snapshot(url: str, home: Path) -> dict:
                         item[k] = files.get(v, v)
                     elif k in VOLATILE:
                         continue
+                    elif name == "inbox_file" and k == "path_sha256":
+                        continue  # the hash of the path below: where the inbox is does not matter
                     elif name == "inbox_file" and k == "path":
                         item[k] = Path(v).name  # where the inbox is does not matter, what it held does
                     else:

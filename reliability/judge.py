@@ -1,5 +1,6 @@
 """Judge files out of process, within a time and memory budget, the way the pipeline judges them:
-`check_file`, then for a rejected return `build_feedback` and a look inside the feedback workbook.
+`flows.readers.check_file`, then for a rejected return its `build_feedback` and a look inside the
+feedback workbook.
 
 A `Judge` keeps one server process (`python -m reliability.judge`, limited by RLIMIT_AS) and sends
 it one file at a time; a file that kills the server is a crash, one that outlasts the time budget is
@@ -132,7 +133,7 @@ def inspect_feedback(workbook: bytes) -> str | None:
 
     from python_calamine import CalamineWorkbook
 
-    from pbstats.transforms.feedback import LIST_SHEET
+    from pbstats.schemas.feedback_text import LIST_SHEET
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(workbook))
@@ -164,14 +165,14 @@ def inspect_feedback(workbook: bytes) -> str | None:
 def _judge(name: str, data: bytes) -> dict:
     from datetime import UTC, date, datetime
 
+    from pbstats.flows.readers import build_feedback, check_file
     from pbstats.schemas.registry import Registry, default_spans
-    from pbstats.transforms.checks import Rulebook, check_file
-    from pbstats.transforms.feedback import build_feedback
+    from pbstats.transforms.checks import Rulebook
     from pbstats.transforms.model import Received
 
     rules = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
     received = Received(name, "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x")
-    ret, _ = check_file(received, data, rules)
+    ret = check_file(received, data, rules)
     checks = sorted({f.check_id for f in ret.findings})
     reason = next((f.message for f in ret.findings if f.is_error), "")
     problem = None

@@ -1,5 +1,6 @@
 """The reliability scenarios, sized by their callers: tests/test_reliability.py runs a few of each,
-`make reliability` (reliability/run.py) runs them at full size. Each returns (tried, survived)."""
+`make reliability` (reliability/run.py) runs them at full size. Each returns (tried, survived,
+failures), but `kills`, which also says where its kills landed (`Kills`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import random
 import resource
 import shutil
 import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from reliability.harness import differences, kill_after, pbstats, run_to_end, snapshot, wait_for
 from reliability.proxy import Proxy
@@ -54,27 +58,84 @@ def reference(base: dict, url: str, work: Path, inbox: Path) -> tuple[dict, floa
     return snapshot(url, home), time.monotonic() - started
 
 
-def kills(base: dict, fresh_url, work: Path, points: int, seed: int = 1) -> tuple[int, int, list[str]]:
-    """SIGKILL a run at `points` moments spread over its length, finish it, compare with one clean run."""
+# where a killed run was, in order: the process and Prefect starting and the run not yet recorded; the
+# inbox listed and nothing archived; files archived, read and checked and nothing loaded; batches loading;
+# every return loaded and the run's summary, review and artifacts still to come
+PHASES = ("start", "discover", "read", "load", "finish")
+
+
+@dataclass
+class Kills:
+    """Runs killed and whether each finished as if never killed. Only a kill that found the run still
+    going counts: one whose moment came after the run had ended is `missed`, not survived."""
+
+    tried: int = 0
+    survived: int = 0
+    failures: list[str] = field(default_factory=list)
+    landed: Counter = field(default_factory=Counter)  # phase → kills there
+    missed: int = 0
+
+
+def kills(
+    base: dict, fresh_url, work: Path, points: int, seed: int = 1, moments: Sequence[float] | None = None
+) -> Kills:
+    """SIGKILL a run at `points` moments spread over its length (or at `moments`, seconds after its
+    start), finish it, compare with one clean run."""
     inbox = work / "inbox"
     make_inbox(inbox)
     want, length = reference(base, fresh_url(), work, inbox)
-    rng = random.Random(seed)
-    moments = sorted(0.2 + (length - 0.2) * (i + rng.random()) / points for i in range(points))
-    survived, failures = 0, []
+    if moments is None:
+        rng = random.Random(seed)
+        moments = sorted(0.2 + (length - 0.2) * (i + rng.random()) / points for i in range(points))
+    out = Kills()
     for n, t in enumerate(moments):
         url, home = fresh_url(), work / f"home-{n}"
         env = env_for(base, url, home)
-        kill_after(env, t, "ingest", str(inbox))
-        rc, out = run_to_end(env, "ingest", str(inbox))
-        got = snapshot(url, home)
-        diff = differences(want, got)
+        if not kill_after(env, t, "ingest", str(inbox)):
+            out.missed += 1  # it had ended: nothing was killed, so nothing survived a kill
+            shutil.rmtree(home, ignore_errors=True)
+            continue
+        phase = phase_of(url, home, len(want["submission"]))
+        out.tried += 1
+        out.landed[phase] += 1
+        rc, output = run_to_end(env, "ingest", str(inbox))
+        diff = differences(want, snapshot(url, home))
         if rc == 0 and not diff:
-            survived += 1
+            out.survived += 1
         else:
-            failures.append(f"killed at {t:.2f}s: rc={rc} {diff[:3]} {out[-300:] if rc else ''}")
+            out.failures.append(
+                f"killed at {t:.2f}s ({phase}): rc={rc} {diff[:3]} {output[-300:] if rc else ''}"
+            )
         shutil.rmtree(home, ignore_errors=True)
-    return points, survived, failures
+    return out
+
+
+def phase_of(url: str, home: Path, submissions: int) -> str:
+    """Where a killed run was (one of PHASES), from what it left behind: its run recorded, files in the
+    archive, and how many of the `submissions` a whole run records are in."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return "start"
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            count = {
+                name: conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one() if name in tables else 0
+                for name in ("load_run", "submission")
+            }
+    finally:
+        engine.dispose()
+    archive = home / "archive"
+    archived = archive.is_dir() and any(
+        p.is_file() and p.name != "receipts.jsonl" for p in archive.rglob("*")
+    )
+    if not count["load_run"]:
+        return "start"
+    if not archived:
+        return "discover"
+    if not count["submission"]:
+        return "read"
+    return "load" if count["submission"] < submissions else "finish"
 
 
 def concurrent(base: dict, fresh_url, work: Path) -> tuple[int, int, list[str]]:

@@ -140,15 +140,22 @@ class Rollup:
     township_code: str
     village_code: str | None
     threshold: float  # village value must be > threshold (flags: > 0)
-    describe: str
+    counted: str  # what is counted, in Chinese; {threshold} stands for the threshold
+
+    @property
+    def describe(self) -> str:
+        return self.counted.format(threshold=f"{self.threshold:g}")
 
 
 ROLLUPS: tuple[Rollup, ...] = (
     Rollup("01", None, 0, "登记在册的村（社区）数"),
     Rollup("07", "09", 0, "村（社区）年报中“本年完成整顿”为“是”的个数"),
     Rollup("08", "04", 0, '村（社区）年报中"一肩挑"为“是”的个数'),
-    Rollup("09", "07", 10, "村（社区）年报中集体经济收入超过10万元的个数"),
+    Rollup("09", "07", 10, "村（社区）年报中集体经济收入超过{threshold}万元的个数"),
 )
+
+# §3: 统计年度 may be written 2025, 2025年 or 2025年度
+YEAR_SUFFIXES = ("年度", "年")
 
 # §3: cover labels (value in the same cell after a colon, or in a cell to the right)
 LABEL_FORM_ID = "表号"
@@ -159,9 +166,10 @@ LABEL_FILLER = "填表人"
 LABEL_REPORT_DATE = "报出日期"
 LABEL_PHONE = "联系电话"
 LABEL_HEAD = "单位负责人"
+LABEL_ISSUER = "制定机关"
 COVER_LABELS = (LABEL_FORM_ID, LABEL_ORG_NAME, LABEL_ORG_CODE, LABEL_YEAR)
 FOOTER_LABELS = (LABEL_HEAD, LABEL_FILLER, LABEL_PHONE, LABEL_REPORT_DATE)
-ALL_LABELS = COVER_LABELS + FOOTER_LABELS + ("制定机关",)
+ALL_LABELS = COVER_LABELS + FOOTER_LABELS + (LABEL_ISSUER,)
 
 # §3: the header row and its columns
 HEADER_NAME = "指标名称"
@@ -171,20 +179,39 @@ HEADER_CURRENT = "本年"
 HEADER_PRIOR = "上年"
 HEADER_NOTE = "备注"
 HEADER_REQUIRED = (HEADER_NAME, HEADER_CODE, HEADER_CURRENT)
+# the row under the header that numbers its columns, 指标名称 … 备注
+COLUMN_NUMBERS = ("甲", "乙", "丙", "1", "2", "3")
 
 # §5: value spellings
-ZERO_TOKENS = frozenset({"无"})
-# A dash or slash is how a statistical table marks a cell left blank (无此项): read as 0 and, like a
-# blank cell, flagged W-BLANK so a reviewer sees that no figure was actually written.
-BLANK_MARKS = frozenset({"—", "-", "－", "/", "–", "——", "／"})
-FLAG_TRUE = frozenset({"是", "√", "✓", "✔"})
-FLAG_FALSE = frozenset({"否", "×", "✗", "✘", "x", "X"})
+# A dash, a slash or 无 is how a statistical table writes "none": a figure the submitter did write,
+# so it reads as 0 with no warning; only an empty cell is W-BLANK. Compared after NFKC, which folds
+# the full-width － and ／ into - and /; the em dash, its GB2312 twin ― (U+2015) and the en dash,
+# single or doubled, stay apart.
+ZERO_TOKENS = frozenset({"无", "-", "/", "—", "——", "―", "――", "–"})
+# what makes a cell that cannot be read worth a precise reason: numbers in Chinese, approximations
+CHINESE_NUMERALS = "一二三四五六七八九十百千万两零〇"
+APPROXIMATE_FIRST = "约近超多余大概"  # 约12, 近百
+APPROXIMATE_LAST = ("余", "多", "左右")  # 12余, 十多, 12左右
+FLAG_YES, FLAG_NO = "是", "否"  # how the template writes a flag
+FLAG_TRUE = frozenset({FLAG_YES, "√", "✓", "✔"})
+FLAG_FALSE = frozenset({FLAG_NO, "×", "✗", "✘", "x", "X"})
 
-# forms.md §1 / §6: accepted file kinds and size guards
+# forms.md §1 / §6: accepted file kinds and size guards (messages quote them: schemas/messages.py)
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_UNPACKED_BYTES = 100 * 1024 * 1024
-MAX_SHEET_ROWS = 10_000
+MB = 1024 * 1024
+MAX_FILE_MB = 20  # on disk
+MAX_UNPACKED_MB = 100  # a zip-based file's parts, unpacked
+MAX_FILE_BYTES = MAX_FILE_MB * MB
+MAX_UNPACKED_BYTES = MAX_UNPACKED_MB * MB
+MAX_SHEET_ROWS = 10_000  # of the form sheet
+
+# §1: returns for year Y are due by this (month, day) of Y+1, Asia/Shanghai end of day (the default;
+# the deadline is configuration: Settings.deadline)
+DEADLINE_MONTH_DAY = (1, 31)
+
+# §2 and §4: an org code's length; an amount's decimals
+ORG_CODE_DIGITS = 12
+AMOUNT_DECIMALS = 2
 
 # §6 W-JUMP
 JUMP_FACTOR = 3.0

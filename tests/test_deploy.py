@@ -151,3 +151,77 @@ def test_two_ingests_at_once_load_nothing_twice(prefect_server, tmp_path: Path, 
     assert dict(per_file) == {**{f"村{i}.xlsx": 1 for i in range(5)}, "镇.xlsx": 1}
     assert len(per_file) == 6 and facts == 5 * 12 + 17
     assert received == [0, 6]  # one run took the files, the other waited and found nothing new
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent pid, session id, state) of every process (Linux /proc)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            state, ppid, _, sid = stat.rsplit(")", 1)[1].split()[:4]
+            out[int(entry.name)] = (int(ppid), int(sid), state)
+    return out
+
+
+def _alive_in(sessions: set[int]) -> list[int]:
+    return [pid for pid, (_, sid, state) in _processes().items() if sid in sessions and state != "Z"]
+
+
+def test_serve_stopped_with_sigterm_stops_its_server_and_worker(tmp_path: Path):
+    """What `docker stop`, `supervisorctl stop` and `kill` send stops everything, as Ctrl-C does."""
+    import os
+    import signal
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PBSTATS_HOME=str(tmp_path / "home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [str(Path(sys.executable).with_name("pbstats")), "serve", "--port", str(port)]
+    serve = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ready, output = threading.Event(), []
+
+    def follow() -> None:
+        for line in serve.stdout:
+            output.append(line)
+            if "已就绪" in line:
+                ready.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    sessions: set[int] = set()
+    try:
+        assert ready.wait(300), "".join(output)
+        # the server and the worker: the command's children, each leading a session of its own
+        sessions = {pid for pid, (ppid, sid, _) in _processes().items() if ppid == serve.pid and sid == pid}
+        assert len(sessions) == 2, _processes()
+        assert len(_alive_in(sessions)) >= 2
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(60)
+        deadline = time.monotonic() + 30
+        while _alive_in(sessions) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _alive_in(sessions) == [], "".join(output)
+        assert code == 0, "".join(output)
+        with pytest.raises(OSError):  # nothing answers on the port any more
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+        for sid in sessions:  # what a failed stop left behind
+            try:
+                os.killpg(sid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -13,8 +13,8 @@ import pytest
 
 from pbstats.expectations import run
 from pbstats.expectations.run import SuiteError, Violation, validate
-from pbstats.expectations.suites import E_RULE, E_VALUE, build_suite, stored_suite, suite_json
-from pbstats.schemas.checks import CHECKS
+from pbstats.expectations.suites import build_suite, stored_suite, suite_json
+from pbstats.schemas.checks import CHECKS, CheckId
 from pbstats.schemas.forms import DJ1, DJ2, FORMS, Form, Kind, Rule
 
 REGEX = "expect_column_values_to_match_regex"
@@ -54,7 +54,7 @@ def test_suites_name_known_checks_and_indicators() -> None:
             meta = expectation["meta"]
             assert meta["check_id"] in CHECKS
             assert all(form.has(code) for code in meta["codes"])
-    assert {E_VALUE, E_RULE} <= set(CHECKS)
+    assert {CheckId.E_VALUE, CheckId.E_RULE} <= set(CHECKS)
 
 
 def test_suite_json_is_serialisable_and_keeps_chinese() -> None:
@@ -74,7 +74,7 @@ def test_good_returns_have_no_violations(form: Form) -> None:
 def value_violations(
     code: str, *expectation_types: str
 ) -> list[tuple[tuple[str, ...], str, str, Rule | None]]:
-    return [((code,), E_VALUE, t, None) for t in expectation_types]
+    return [((code,), CheckId.E_VALUE, t, None) for t in expectation_types]
 
 
 BAD_VALUES = [
@@ -90,7 +90,7 @@ BROKEN_RULES = [
     pytest.param(
         form,
         {rule.small: 5, rule.large: 4},
-        [((rule.small, rule.large), E_RULE, PAIR, rule)],
+        [((rule.small, rule.large), CheckId.E_RULE, PAIR, rule)],
         id=f"{form.form_id} {rule.small}<={rule.large}",
     )
     for form in FORMS.values()
@@ -98,7 +98,9 @@ BROKEN_RULES = [
     if form.indicator(rule.small).kind is Kind.COUNT
 ] + [
     # flags: 09 = 1 (rectified) while 08 = 0 (not a weak branch)
-    pytest.param(DJ1, {"09": 1, "08": 0}, [(("09", "08"), E_RULE, PAIR, Rule("09", "08"))], id="DJ-1 09<=08"),
+    pytest.param(
+        DJ1, {"09": 1, "08": 0}, [(("09", "08"), CheckId.E_RULE, PAIR, Rule("09", "08"))], id="DJ-1 09<=08"
+    ),
 ]
 
 
@@ -127,19 +129,22 @@ def test_repeated_validation_in_one_process_sees_each_frame_afresh() -> None:
     first = returns_frame(DJ2, {10: {"07": 3, "06": 1}, 11: {}}, index_name="return_id")
     second = returns_frame(DJ2, {20: {}, 21: {"17": -1}}, index_name="return_id")
     rule = Rule("07", "06")
-    assert validate("DJ-2", first) == [Violation(10, ("07", "06"), E_RULE, PAIR, rule)]
+    assert validate("DJ-2", first) == [Violation(10, ("07", "06"), CheckId.E_RULE, PAIR, rule)]
     assert validate("DJ-2", second) == [
-        Violation(21, ("17",), E_VALUE, REGEX),
-        Violation(21, ("17",), E_VALUE, BETWEEN),
+        Violation(21, ("17",), CheckId.E_VALUE, REGEX),
+        Violation(21, ("17",), CheckId.E_VALUE, BETWEEN),
     ]
     assert validate("DJ-2", second.iloc[:1]) == []
-    assert validate("DJ-2", first) == [Violation(10, ("07", "06"), E_RULE, PAIR, rule)]
+    assert validate("DJ-2", first) == [Violation(10, ("07", "06"), CheckId.E_RULE, PAIR, rule)]
     assert validate("DJ-1", returns_frame(DJ1, {5: {"04": 3}}))[0].row == 5
 
 
 def test_violations_come_in_row_order() -> None:
     frame = returns_frame(DJ1, {9: {"02": 5, "01": 1}, 2: {"01": 2.5}})
-    assert [(v.row, v.check_id) for v in validate("DJ-1", frame)] == [(9, E_RULE), (2, E_VALUE)]
+    assert [(v.row, v.check_id) for v in validate("DJ-1", frame)] == [
+        (9, CheckId.E_RULE),
+        (2, CheckId.E_VALUE),
+    ]
 
 
 def test_an_empty_frame_needs_no_great_expectations() -> None:

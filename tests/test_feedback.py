@@ -18,17 +18,11 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from python_calamine import CalamineWorkbook
 
-from pbstats.transforms import feedback, sandbox
+from pbstats.transforms import feedback
 from pbstats.transforms.feedback import ERROR_FILL, LIST_SHEET, WARNING_FILL, build_feedback
 from pbstats.transforms.model import Finding
 
 LOOKS_LIKE_A_FORMULA = '=HYPERLINK("http://x","y")'
-
-
-@pytest.fixture(autouse=True)
-def inline_readers(monkeypatch):
-    """These tests pin what the feedback builder does (some by patching it): run it in this process."""
-    monkeypatch.setattr(sandbox, "ISOLATE", False)
 
 
 def xlsx(fill: Callable[[openpyxl.Workbook], None]) -> bytes:
@@ -408,3 +402,47 @@ def test_an_xlsx_openpyxl_refuses_is_rebuilt_from_its_values():
     out = build_feedback(original, "x.xlsx", [Finding("E-VALUE", "不是数字", "DJ:1", "D5")])
     sheet = opened(out)["DJ_1"]
     assert sheet["A5"].value == "党员总数" and "不是数字" in sheet["D5"].comment.text
+
+
+def bad_title_xlsx() -> bytes:
+    """An .xlsx openpyxl refuses (":" in a sheet title) and calamine reads."""
+    return rezip(
+        xlsx(village_return),
+        lambda name, part: (
+            part.replace(b'name="DJ-1"', b'name="DJ:1"') if name == "xl/workbook.xml" else part
+        ),
+    )
+
+
+def unpacks_too_big() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", bytes(feedback.MAX_UNPACKED_BYTES + 1))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "original,why",
+    [
+        (xlsx(village_return)[:500], "list only"),
+        (garbage_zip(), "list only"),
+        (bad_title_xlsx(), "openpyxl could not copy"),
+        (unpacks_too_big(), "unpacks to"),
+    ],
+    ids=["truncated-xlsx", "garbage-zip", "openpyxl-refuses", "too-big"],
+)
+def test_each_degraded_copy_logs_why(original, why, caplog):
+    """A feedback workbook without (some of) the submitted sheets, or copied without their styles, says
+    so in the log: an operator must be able to tell a bug from a bad file."""
+    caplog.set_level("INFO", logger="pbstats.transforms.feedback")
+    build_feedback(original, "坏文件13812345678.xlsx", [Finding("E-FILE", "文件已损坏")])
+    said = [r for r in caplog.records if r.name == "pbstats.transforms.feedback" and r.levelname == "WARNING"]
+    assert any(why in r.getMessage() for r in said), [r.getMessage() for r in said]
+    assert all("13812345678" not in r.getMessage() for r in said)  # file names are logged masked
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_full_copy_logs_no_warning(kind, caplog):
+    original = xlsx(village_return) if kind == "xlsx" else xls({(0, 0): "党员总数", (0, 3): "三"})
+    build_feedback(original, "x", [Finding("E-VALUE", "不是数字", "DJ-1", "D5")])
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -13,7 +13,7 @@ from pbstats.gen.__main__ import main
 from pbstats.gen.cases import ERROR_CASES, LATE_CASES, NOT_VALID_IN_YEAR, WARNING_CASES
 from pbstats.gen.city import generate_city
 from pbstats.gen.oracle import deadline
-from pbstats.gen.quirks import CATALOGUE
+from pbstats.gen.quirks import CATALOGUE, ZERO_SPELLINGS
 from pbstats.gen.values import jumped, rollup_counts
 from pbstats.schemas.checks import CHECKS, Severity
 from pbstats.schemas.forms import (
@@ -154,6 +154,16 @@ def test_year_over_year_and_rollup_warnings_are_exactly_the_injected_ones(corpus
         assert agrees != ("W-ROLLUP" in e["warnings"]), (org, year)
     merged = current[("990181108000", 2025)]  # 长岭镇 took over 竹坪乡's villages in 2025
     assert merged["values"]["01"] == 22 or "W-ROLLUP" in merged["warnings"]
+
+
+def test_a_zero_written_as_a_dash_slash_or_wu_is_no_blank(corpus):
+    """forms.md §5: only an empty cell is W-BLANK; the manifest must not expect it for a spelled zero."""
+    _, manifest = corpus
+    spelled = [e for _, _, e in entries(manifest) if any(q.startswith("zero_") for q in e["quirks"])]
+    assert {q for e in spelled for q in e["quirks"]} >= set(ZERO_SPELLINGS)
+    for e in spelled:
+        if "blank_cell" not in e["quirks"]:
+            assert "W-BLANK" not in e["warnings"], e["quirks"]
 
 
 def test_duplicates_repeat_an_earlier_file_byte_for_byte(corpus):

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pbstats.flows import sandbox
 from pbstats.flows.files import list_inbox, quarantine, read_entry, safe_name
 from pbstats.gen.workbook import write_book
-from pbstats.transforms import sandbox
+from pbstats.schemas.messages import OVER_BUDGET
 from pbstats.transforms.feedback import build_feedback
 from pbstats.transforms.model import Finding
-from pbstats.transforms.workbook import OVER_BUDGET
 from reliability.badfiles import KINDS, book_of, hostile_cases, mutate, seed
 from reliability.judge import Judge, inspect_feedback
 from tests.builders import drop, make_return
@@ -175,7 +175,7 @@ def test_a_worker_answers_on_while_its_answers_wait_to_be_taken():
         worker.process.stdin.write(sandbox._HEADER.pack(len(request)) + request)
         worker.process.stdin.flush()
         answer = pickle.dumps(("ok", b"x" * 10_000), protocol=pickle.HIGHEST_PROTOCOL)
-        expected = len(items) * (sandbox._HEADER.size + len(answer))
+        expected = len(sandbox._READY) + len(items) * (sandbox._HEADER.size + len(answer))
         assert expected > 4 * 65_536
         waiting, deadline = 0, time.monotonic() + 20
         while waiting < expected and time.monotonic() < deadline:
@@ -192,6 +192,64 @@ def test_a_worker_answers_on_while_its_answers_wait_to_be_taken():
 def test_a_worker_cannot_send_back_anything_but_a_readers_result():
     got = sandbox.call(Path, "/tmp")  # a Path is no reader's result: refused, never unpickled
     assert isinstance(got, sandbox.Failed) and got.why == "crash"
+
+
+# Where no worker can be started, nothing is read: run in a process of its own, which first reads a good
+# return in-process (it would be accepted), then cannot open one more file descriptor (a worker's pipes)
+NO_WORKER_FOR_A_GOOD_RETURN = """
+import json, os, resource, sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pbstats.flows import readers
+from pbstats.schemas.registry import Registry, default_spans
+from pbstats.transforms.checks import Rulebook, check_file
+from pbstats.transforms.model import Received
+
+data = Path(sys.argv[1]).read_bytes()
+rules = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
+received = Received("张家村13812345678.xlsx", "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x")
+assert not check_file(received, data, rules)[0].rejected  # a good return, when read in this process
+lowest_free = os.dup(0)
+os.close(lowest_free)
+resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+try:
+    ret = readers.check_files([(received, data)], rules)[0]
+    print(json.dumps({"outcome": "rejected" if ret.rejected else "accepted"}))
+except readers.Unavailable as e:
+    print(json.dumps({"outcome": "unread", "files": e.files, "message": readers.not_read(e)}))
+"""
+
+
+def test_a_file_is_never_read_unguarded_when_no_worker_can_be_started(tmp_path: Path):
+    """Out of file descriptors (or processes, or memory), the reader's worker cannot be started: the
+    batch is left unread, the files named, rather than read in the caller with no limit of time or
+    memory. The run then stops and the files wait for the next one."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "return.xlsx").write_bytes(make_return())
+    done = subprocess.run(
+        [sys.executable, "-c", NO_WORKER_FOR_A_GOOD_RETURN, str(tmp_path / "return.xlsx")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["outcome"] == "unread", got
+    assert got["files"] == ["张家村13812345678.xlsx"] and "“张家村138****5678.xlsx”" in got["message"]
+    assert "Too many open files" in done.stderr  # it was the worker's start that failed, as meant
+
+
+def test_a_worker_that_never_comes_up_is_an_outage_not_a_bad_file():
+    """A worker that dies before it is ready has read nothing: its file is not rejected as broken."""
+    started = time.monotonic()
+    with pytest.raises(sandbox.Unavailable, match="did not come up"):
+        sandbox.call(len, b"x", memory=1 << 20)  # too little memory to import the readers
+    assert time.monotonic() - started < 30
+    assert sandbox.call(len, b"still works") == 11
 
 
 # --- names and links in the inbox -----------------------------------------------------------------
@@ -260,10 +318,10 @@ def test_names_no_encoding_can_hold_are_listed_as_text(tmp_path: Path):
     entries, _ = list_inbox(inbox)
     assert {e.name for e in entries} >= {"村报表.xlsx", "\ufffd\ufffd.xlsx"}
     for entry in entries:
-        entry.key.encode("utf-8")  # storable and loggable
+        entry.shown.encode("utf-8")  # storable and loggable
         entry.name.encode("utf-8")
         assert read_entry(entry)
-    assert len({e.key for e in entries}) == len(entries)
+    assert len({e.shown for e in entries}) == len({e.key for e in entries}) == len(entries)
 
 
 # --- a night over a hostile inbox ------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
 import openpyxl
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from pbstats.flows.ingest import anything_new, ingest
 from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
@@ -31,8 +34,9 @@ def night(tmp_path: Path, night_settings):
             return ingest(str(inbox))
 
         def q(self, sql: str, **params):
-            with engine.connect() as conn:
-                return conn.execute(text(sql), params).fetchall()
+            with engine.begin() as conn:
+                result = conn.execute(text(sql), params)
+                return result.fetchall() if result.returns_rows else None
 
     yield Night()
     engine.dispose()
@@ -128,6 +132,18 @@ def test_a_second_night_over_the_same_inbox_reads_nothing(night):
     assert second.received == 0
     assert night.q("select count(*) from submission") == [(1,)]
     assert night.q("select files_received from load_run order by started_at") == [(1,), (0,)]
+
+
+def test_two_files_whose_names_mask_alike_are_both_judged_and_the_next_night_is_clean(night):
+    """138****5678 is what both names show; the inbox remembers each file by its real path."""
+    drop(night.inbox, "13812345678.xlsx", make_return())
+    drop(night.inbox, "13899995678.xlsx", make_return(org_code="990181202201"))
+    first = night.run()
+    assert first.received == 2 and first.totals["accepted"] == 2
+    assert night.q("select file_name from submission") == [("138****5678.xlsx",)] * 2
+    second = night.run()
+    assert second.received == 0
+    assert night.q("select outcome from load_run order by started_at") == [("completed",)] * 2
 
 
 def test_the_look_ahead_sees_what_the_night_will_read(night):
@@ -262,6 +278,49 @@ def test_rollup_is_pending_until_every_village_reports_then_checked(night):
     night.run()
     warned = night.q("select indicator_code, cell from v_open_warnings where check_id='W-ROLLUP'")
     assert warned == [("08", "D13")]
+
+
+def load_attempts(state) -> list[int]:
+    """How many times each load task of a flow run ran (Prefect's record of the run)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    ids = FlowRunFilterId(any_=[state.state_details.flow_run_id])
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=ids))
+    return [r.run_count for r in runs if r.name.rsplit("-", 1)[0] == "load"]
+
+
+def test_a_load_that_breaks_a_constraint_fails_at_once_without_retries(night, monkeypatch):
+    """A bug or a broken constraint fails the same way every time: it surfaces on the first try."""
+    monkeypatch.setenv("PBSTATS_LOAD_RETRY_DELAYS", "[0.5, 0.5, 0.5]")
+    night.run()  # the warehouse as the migrations make it, then altered: no two facts of one value
+    night.q("CREATE UNIQUE INDEX one_fact_per_value ON fact_metric (value)")
+    drop(night.inbox, "村.xlsx", make_return())  # 04 and 05 are both 1
+    state = ingest(str(night.inbox), return_state=True)
+    assert state.is_failed()
+    with pytest.raises((IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)):
+        state.result()  # SQLAlchemy's, or the driver's where rows go in through its cursor
+    assert load_attempts(state) == [1]
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgresql"], indirect=True)
+def test_a_load_that_meets_a_passing_database_error_is_tried_again(night, monkeypatch):
+    """What can pass on a second try (here a deadlock the database reports once) is retried."""
+    monkeypatch.setenv("PBSTATS_LOAD_RETRY_DELAYS", "[0.5, 0.5, 0.5]")
+    night.run()
+    night.q(
+        "CREATE SEQUENCE trips; "
+        "CREATE FUNCTION trip_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF nextval('trips') = 1 THEN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END IF; "
+        "RETURN NEW; END $$; "
+        "CREATE TRIGGER trip BEFORE INSERT ON submission FOR EACH ROW EXECUTE FUNCTION trip_once()"
+    )
+    drop(night.inbox, "村.xlsx", make_return())
+    state = ingest(str(night.inbox), return_state=True)
+    assert state.is_completed()
+    assert load_attempts(state) == [2]
+    assert statuses(night) == {"村.xlsx": "accepted"}
 
 
 def test_a_database_that_is_down_fails_the_run_with_a_clear_message(tmp_path: Path, monkeypatch):

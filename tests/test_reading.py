@@ -9,12 +9,16 @@ from decimal import Decimal
 
 import pytest
 
+from pbstats.flows.readers import check_files
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import DJ1, DJ2
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file, mask_pii
 from pbstats.transforms.model import Received
 from pbstats.transforms.values import canonical, read_value
 from tests.builders import TOWNSHIP, VILLAGE, good_values, make_return
+
+CITY = "990181000000"  # 示例市 itself
 
 RULES = Rulebook(Registry(default_spans()), today=date(2026, 11, 26))
 
@@ -63,10 +67,27 @@ def test_cells_read_as_the_rulebook_says(raw, code, want):
     assert canonical(got.value) == want
 
 
-@pytest.mark.parametrize("raw", [None, "", "  ", "—", "-", "－", "/"], ids=repr)
-def test_blank_and_dash_read_as_zero_with_a_blank_flag(raw):
+@pytest.mark.parametrize("raw", [None, "", "  ", "\u3000"], ids=repr)
+def test_a_blank_cell_reads_as_zero_with_a_blank_flag(raw):
     got = read_value(raw, DJ1.indicator("05"))
     assert got.value == Decimal(0) and got.blank
+
+
+# forms.md §5: a dash, a slash or 无 is how a statistical table writes "nothing": 0, no warning
+ZERO_MARKS = ["—", "——", "―", "–", "-", "－", "/", "／", "无", "0", "０"]
+
+
+@pytest.mark.parametrize("raw", ZERO_MARKS + [f" {m} " for m in ZERO_MARKS] + ["\u3000—\u3000"], ids=repr)
+@pytest.mark.parametrize("code", ["05", "04", "07"])  # count, flag, amount
+def test_a_dash_slash_or_wu_reads_as_a_written_zero(raw, code):
+    got = read_value(raw, DJ1.indicator(code))
+    assert got.value == Decimal(0) and not got.blank and got.problem is None
+
+
+@pytest.mark.parametrize("mark", ["—", "-", "－", "/", "／", "无", " – "], ids=repr)
+def test_a_dash_cell_gives_no_blank_warning(mark):
+    ret = judge(make_return(values={"05": mark, "06": mark}))
+    assert ids(ret) == [] and ret.values["05"] == 0 and ret.values["06"] == 0
 
 
 @pytest.mark.parametrize("raw", ["三", "约12", "12户", "12余", datetime(2025, 1, 1), "abc", "是"], ids=repr)
@@ -129,6 +150,14 @@ def test_a_formula_without_a_cached_value_is_an_error():
     assert [(f.check_id, f.cell) for f in ret.findings] == [("E-VALUE", "D6")]
 
 
+def test_findings_come_back_from_a_reader_worker_with_their_check_ids():
+    data = make_return(values={"05": None, "01": "三"})
+    rec = Received("张家村2025年报.xlsx", "0" * 64, len(data), datetime(2026, 1, 10, tzinfo=UTC), "x")
+    [ret] = check_files([(rec, data)], RULES)  # read in a guarded worker process
+    assert [(f.check_id, f.cell) for f in ret.findings] == [(CheckId.E_VALUE, "D6"), (CheckId.W_BLANK, "D10")]
+    assert all(type(f.check_id) is CheckId for f in ret.findings)
+
+
 def test_a_blank_cell_is_zero_with_a_warning():
     ret = judge(make_return(values={"05": None}))
     assert ids(ret) == ["W-BLANK"] and ret.values["05"] == 0
@@ -164,6 +193,23 @@ def test_each_error_is_found(knobs, check):
     ret = judge(make_return(**knobs))
     assert check in ids(ret)
     assert ret.rejected
+
+
+@pytest.mark.parametrize("form_id", ["DJ-1", "DJ-2"])
+def test_the_city_itself_is_told_it_files_no_return(form_id):
+    ret = judge(make_return(form_id, org_code=CITY, values=good_values(form_id)))
+    [found] = [f for f in ret.findings if f.check_id == "E-ORG"]
+    assert "市本级不填报年报" in found.message and "应填报" not in found.message, found.message
+    assert CITY in found.message and found.cell == "C3"
+
+
+@pytest.mark.parametrize(
+    "code,form_id,should", [(TOWNSHIP, "DJ-1", "DJ-2"), (VILLAGE, "DJ-2", "DJ-1")], ids=str
+)
+def test_an_org_on_the_wrong_form_is_told_which_form_it_files(code, form_id, should):
+    ret = judge(make_return(form_id, org_code=code, values=good_values(form_id)))
+    [found] = [f for f in ret.findings if f.check_id == "E-ORG"]
+    assert f"应填报 {should}，不应填报 {form_id}" in found.message, found.message
 
 
 def test_the_contact_phone_is_not_personal_data_but_elsewhere_it_is():

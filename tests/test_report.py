@@ -28,7 +28,7 @@ from pbstats.transforms.review_hierarchy import (
     totals,
     township_map,
 )
-from pbstats.transforms.review_text import headline_paragraphs, quoted
+from pbstats.transforms.review_sentences import headline_paragraphs, quoted
 from pbstats.warehouse import review as wr
 from tests.builders import drop, make_return
 

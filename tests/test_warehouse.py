@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -14,6 +15,7 @@ from pbstats.flows.cli import app
 from pbstats.schemas.registry import read_csv
 from pbstats.warehouse.db import make_engine, upgrade
 from pbstats.warehouse.tables import metadata
+from tests.builders import drop
 
 # dim_metric's columns, which the analyst views repeat
 METRIC = {"form", "indicator_code", "metric_key", "metric_name", "unit"}
@@ -112,6 +114,71 @@ def test_upgrade_twice_changes_nothing(warehouse_url):
     engine.dispose()
 
 
+def test_a_warehouse_upgraded_from_masked_inbox_keys_reads_only_the_masked_files_again(
+    warehouse_url, tmp_path: Path
+):
+    """0004 keys the inbox by the sha256 of the real path: a row keyed by a clean path keeps its file
+    unread; a masked one no longer matches, so its file is listed again (and known by its sha256)."""
+    from alembic import command
+
+    from pbstats.flows.files import list_inbox
+    from pbstats.flows.ingest import changed
+    from pbstats.warehouse.db import alembic_config
+
+    inbox = tmp_path / "inbox"
+    drop(inbox, "一村.xlsx", b"a")
+    drop(inbox, "13812345678.xlsx", b"bb")
+    entries, _ = list_inbox(inbox)
+    engine = make_engine(warehouse_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        for e in entries:  # as 0003 remembered them: by the path as shown
+            conn.execute(
+                text("INSERT INTO inbox_file VALUES (:p, :size, :mtime, :sha, :at)"),
+                {"p": e.shown, "size": e.size, "mtime": e.mtime_ns, "sha": "0" * 64, "at": datetime.now(UTC)},
+            )
+    upgrade(engine)
+    assert [e.name for e in changed(entries, engine)] == ["138****5678.xlsx"]
+    assert "pipeline_lock" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+        assert sorted(conn.execute(text("SELECT path FROM inbox_file")).scalars()) == sorted(
+            e.shown for e in entries
+        )
+    upgrade(engine)
+    assert len(changed(entries, engine)) == 1
+    engine.dispose()
+
+
+def test_only_what_a_second_try_can_pass_is_an_outage(tmp_path: Path):
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    from pbstats.warehouse.db import is_outage
+
+    refused = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(DBAPIError) as down:
+        refused.connect()
+    assert is_outage(down.value)
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    upgrade(engine)
+    with engine.connect() as conn, pytest.raises(DBAPIError) as typo:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert not is_outage(typo.value)
+    with engine.begin() as conn, pytest.raises(DBAPIError) as broken:
+        conn.execute(text("INSERT INTO dim_metric (form) VALUES ('DJ-1')"))
+    assert not is_outage(broken.value)
+    holder = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        sqlite3.connect(tmp_path / "w.db", timeout=0).execute("BEGIN IMMEDIATE")
+    holder.close()
+    assert is_outage(busy.value)
+    assert not is_outage(ValueError("a bug"))
+    engine.dispose()
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path: Path):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     upgrade(engine)
@@ -164,7 +231,7 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(warehouse_url):
     reads back the same as rows inserted through SQLAlchemy, datetimes, NULLs and text included."""
     from sqlalchemy import insert, select
 
-    from pbstats.warehouse.load import COPY_FROM, insert_rows
+    from pbstats.warehouse.bulk import COPY_FROM, insert_rows
     from pbstats.warehouse.tables import fact_metric_history as history
 
     engine = make_engine(warehouse_url)
@@ -204,7 +271,7 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     often a key is asked and whether or not it has rows."""
     from sqlalchemy import delete, func, select
 
-    from pbstats.warehouse.load import _key_match, _rows_of_keys, insert_rows
+    from pbstats.warehouse.bulk import insert_rows, key_match, rows_of_keys
     from pbstats.warehouse.tables import fact_metric_history as history
 
     engine = make_engine(warehouse_url)
@@ -227,8 +294,8 @@ def test_rows_are_found_and_deleted_by_their_keys_exactly(warehouse_url):
     expected = sorted(r["new_value"] for r in rows if (r["form"], r["org_code"], r["year"]) in set(asked))
     with engine.begin() as conn:
         insert_rows(conn, history, rows)
-        found = sorted(r.new_value for r in _rows_of_keys(conn, history, (history.c.new_value,), asked))
-        conn.execute(delete(history).where(_key_match(conn, history, asked)))
+        found = sorted(r.new_value for r in rows_of_keys(conn, history, (history.c.new_value,), asked))
+        conn.execute(delete(history).where(key_match(conn, history, asked)))
         left = conn.execute(select(func.count()).select_from(history)).scalar_one()
         conn.execute(delete(history))
     engine.dispose()
@@ -245,9 +312,11 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
 
     from sqlalchemy import select
 
+    from pbstats.flows.stages import rerun_rollups
     from pbstats.schemas.registry import Registry, default_spans
     from pbstats.transforms.rollup import evaluate_rollup
-    from pbstats.warehouse.load import insert_rows, rerun_rollups, start_run
+    from pbstats.warehouse.bulk import insert_rows
+    from pbstats.warehouse.runs import start_run
     from pbstats.warehouse.tables import fact_metric, rollup_check, submission, submission_issue
 
     registry, year, rng = Registry(default_spans()), 2025, random.Random(5)
@@ -280,7 +349,7 @@ def test_rollup_checks_count_each_villages_current_values(warehouse_url):
                 facts.append({"org_code": org, "year": year, "form": form, "indicator_code": code,
                               "metric_key": "m", "value": value, "submission_id": s})  # fmt: skip
         insert_rows(conn, fact_metric, facts)
-        rerun_rollups(conn, [(year, t) for t in townships], registry, evaluate_rollup, at)
+        rerun_rollups(conn, [(year, t) for t in townships], registry, at)
         got = {
             (r.township_code, r.indicator_code): (r.state, r.reported, r.expected, r.villages_accepted)
             for r in conn.execute(select(rollup_check))
@@ -313,8 +382,8 @@ def test_sqlite_wal_is_copied_back_beside_the_run(tmp_path: Path):
     import time
     from contextlib import closing
 
+    from pbstats.warehouse.bulk import insert_rows
     from pbstats.warehouse.db import checkpoints_beside
-    from pbstats.warehouse.load import insert_rows
     from pbstats.warehouse.tables import fact_metric_history as history
 
     db = tmp_path / "w.db"

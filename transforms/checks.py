@@ -3,14 +3,16 @@ lateness. Checks that need other returns (value rules in GX, prior year, rollup)
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 
+from pbstats.schemas import messages as msg
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import (
+    DEADLINE_MONTH_DAY,
+    FORM_BY_LEVEL,
     FORMS,
     LABEL_FILLER,
     LABEL_ORG_CODE,
@@ -19,11 +21,12 @@ from pbstats.schemas.forms import (
     LABEL_REPORT_DATE,
     LABEL_YEAR,
     MAX_SHEET_ROWS,
+    ORG_CODE_DIGITS,
+    YEAR_SUFFIXES,
     Form,
 )
 from pbstats.schemas.registry import Registry
 
-from . import sandbox
 from .locate import (
     Labelled,
     find_form_sheet,
@@ -36,11 +39,7 @@ from .locate import (
 )
 from .model import CellAt, CheckedReturn, Finding, Received, Sheet, Workbook
 from .values import norm_text, read_value
-from .workbook import OVER_BUDGET, Unreadable, read_workbook
-
-log = logging.getLogger("pbstats")
-
-LEVEL_NAMES = {"village": "村（社区）", "township": "乡镇（街道）", "city": "市"}
+from .workbook import Unreadable, read_workbook
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Rulebook:
 
     registry: Registry
     today: date
-    deadline_month_day: tuple[int, int] = (1, 31)  # of year Y+1, Asia/Shanghai end of day
+    deadline_month_day: tuple[int, int] = DEADLINE_MONTH_DAY  # of year Y+1, Asia/Shanghai end of day
 
     def deadline(self, year: int) -> datetime:
         from zoneinfo import ZoneInfo
@@ -62,7 +61,8 @@ MAX_SAME_CHECK = 100  # findings of one check listed per file; the rest are coun
 
 
 def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:
-    """Read one file and judge it on its own; never raises for bad content.
+    """Read one file and judge it on its own; never raises for bad content. The reading happens in this
+    process: the pipeline runs this in a guarded worker (`flows.readers.check_files`).
 
     Whatever leaves here as text (findings, the org's name, the sheet's name) is safe to store and to
     show: personal numbers masked, no control characters, bounded in length (forms.md §6 E-PII).
@@ -74,67 +74,26 @@ def check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Checke
     return out, book
 
 
-def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> list[CheckedReturn]:
-    """`check_file` for each file, in a guarded worker process (`transforms.sandbox`) that reads the
-    whole batch and answers file by file: one round trip per batch, and the reading runs beside the
-    caller (threads calling at once use as many workers). Never raises for bad content: a file that
-    breaks the reader, or its worker, is rejected with a reason."""
-    answers = sandbox.map_each(_check_in_worker, files, rules)
-    out = []
-    for (received, _), got in zip(files, answers, strict=True):
-        if isinstance(got, sandbox.Failed):
-            if got.why == "error":  # a reader bug must not stop the night
-                log.error("reading %s failed: %s", received.file_name, got.detail)
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", READER_FAILED)])
-            else:
-                got = CheckedReturn(received=received, findings=[Finding("E-FILE", OVER_BUDGET[got.why])])
-        else:
-            got.received = received  # the caller's own record of the file: never taken from a worker
-        out.append(got)
-    return out
-
-
-READER_FAILED = "文件内容异常，系统无法读取，请重新导出后报送；如仍有问题请联系市委组织部"
-
-
-def _check_in_worker(rules: Rulebook, received: Received, data: bytes) -> CheckedReturn:
-    ret = check_file(received, data, rules)[0]
-    ret.received = None  # type: ignore[assignment]  # the caller puts its own back
-    return ret
-
-
 def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[CheckedReturn, Workbook | None]:
     out = CheckedReturn(received=received)
     book = read_workbook(data, received.file_name)
     if isinstance(book, Unreadable):
-        out.findings.append(Finding("E-FILE", book.reason))
+        out.findings.append(Finding(CheckId.E_FILE, book.reason))
         return out, None
     out.findings.extend(find_pii(book))
     sheet, form_id = find_form_sheet(book)
     if sheet is None:
-        why = (
-            f"表号“{form_id[:40]}”不是本制度规定的报表（应为 DJ-1 或 DJ-2）"
-            if form_id
-            else "在所有工作表中都没有找到表号（DJ-1 或 DJ-2），请使用统一下发的报表模板"
-        )
-        out.findings.append(Finding("E-FORM", why))
+        why = msg.unknown_form_id(form_id) if form_id else msg.NO_FORM_ID
+        out.findings.append(Finding(CheckId.E_FORM, why))
         return out, book
     form = FORMS[form_id]
     out.form_id, out.sheet = form.form_id, sheet.name
     if sheet.total_rows > MAX_SHEET_ROWS:
-        out.findings.append(
-            Finding(
-                "E-FILE", f"报表所在工作表有 {sheet.total_rows} 行，超过 10000 行的上限", sheet=sheet.name
-            )
-        )
+        out.findings.append(Finding(CheckId.E_FILE, msg.sheet_too_long(sheet.total_rows), sheet=sheet.name))
         return out, book
     header = find_header(sheet)
     if header is None:
-        out.findings.append(
-            Finding(
-                "E-FORM", "找不到表头行（应有“指标名称”“代码”“本年”三列标题），请勿删改表头", sheet=sheet.name
-            )
-        )
+        out.findings.append(Finding(CheckId.E_FORM, msg.NO_HEADER, sheet=sheet.name))
         return out, book
     cover = find_labels(sheet, range(header.row))
     _check_identity(out, form, cover, rules)
@@ -145,15 +104,14 @@ def _check_file(received: Received, data: bytes, rules: Rulebook) -> tuple[Check
         got = footer.get(label)
         if got is None or not got.text:
             out.findings.append(
-                Finding("W-FOOTER", f"表尾缺少“{label}”，请补填", sheet=sheet.name, cell=_ref(got))
+                Finding(CheckId.W_FOOTER, msg.footer_missing(label), sheet=sheet.name, cell=_ref(got))
             )
     if out.year is not None and received.received_at > rules.deadline(out.year):
         due = rules.deadline(out.year)
         out.findings.append(
             Finding(
-                "W-LATE",
-                f"{out.year}年度报表应于{due.year}年{due.month}月{due.day}日前报送，"
-                f"本表于{received.received_at.astimezone(due.tzinfo):%Y年%m月%d日}收到，已逾期",
+                CheckId.W_LATE,
+                msg.late(out.year, due, received.received_at.astimezone(due.tzinfo)),
             )
         )
     return out, book
@@ -170,16 +128,14 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
 
     year_label = cover.get(LABEL_YEAR)
     year_text = year_label.text if year_label else ""
-    m = re.fullmatch(r"(\d{4})(年度|年)?", year_text or "")
+    m = re.fullmatch(rf"(\d{{4}})({'|'.join(YEAR_SUFFIXES)})?", year_text or "")
     if not year_text:
-        out.findings.append(
-            Finding("E-YEAR", "封面缺少“统计年度”，请填写如“2025”", sheet=sheet, cell=_ref(year_label))
-        )
+        out.findings.append(Finding(CheckId.E_YEAR, msg.NO_YEAR, sheet=sheet, cell=_ref(year_label)))
     elif not m:
         out.findings.append(
             Finding(
-                "E-YEAR",
-                "“统计年度”应填写四位年份，如“2025”",
+                CheckId.E_YEAR,
+                msg.NOT_A_YEAR,
                 sheet=sheet,
                 cell=_ref(year_label),
                 observed=year_text,
@@ -188,8 +144,8 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     elif int(m.group(1)) > rules.today.year:
         out.findings.append(
             Finding(
-                "E-YEAR",
-                f"统计年度{m.group(1)}是未来年份",
+                CheckId.E_YEAR,
+                msg.future_year(int(m.group(1))),
                 sheet=sheet,
                 cell=_ref(year_label),
                 observed=year_text,
@@ -202,15 +158,13 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     code = (code_label.text or "") if code_label else ""
     cell = _ref(code_label)
     if not code:
-        out.findings.append(
-            Finding("E-ORG", "封面缺少“组织代码”，请填写12位组织代码", sheet=sheet, cell=cell)
-        )
+        out.findings.append(Finding(CheckId.E_ORG, msg.NO_ORG_CODE, sheet=sheet, cell=cell))
         return
-    if not re.fullmatch(r"\d{12}", code):
+    if not re.fullmatch(rf"\d{{{ORG_CODE_DIGITS}}}", code):
         out.findings.append(
             Finding(
-                "E-ORG",
-                f"组织代码应为12位数字，填写的“{code[:40]}”有{len(code)}位",
+                CheckId.E_ORG,
+                msg.org_code_length(code),
                 sheet=sheet,
                 cell=cell,
                 observed=code,
@@ -221,28 +175,21 @@ def _check_identity(out: CheckedReturn, form: Form, cover: dict[str, Labelled], 
     if out.year is None:
         if not rules.registry.known(code):
             out.findings.append(
-                Finding("E-ORG", f"组织代码{code}不在全市组织名录中", sheet=sheet, cell=cell, observed=code)
+                Finding(CheckId.E_ORG, msg.org_unknown(code), sheet=sheet, cell=cell, observed=code)
             )
         return
     org = rules.registry.org(code, out.year)
     if org is None:
-        why = (
-            f"组织代码{code}在{out.year}年度已不在组织名录中（可能已撤并），请核实"
-            if rules.registry.known(code)
-            else f"组织代码{code}不在全市组织名录中，请核对代码"
-        )
-        out.findings.append(Finding("E-ORG", why, sheet=sheet, cell=cell, observed=code))
+        why = msg.org_gone(code, out.year) if rules.registry.known(code) else msg.org_unknown(code)
+        out.findings.append(Finding(CheckId.E_ORG, why, sheet=sheet, cell=cell, observed=code))
     elif org.level != form.level:
-        out.findings.append(
-            Finding(
-                "E-ORG",
-                f"{org.name}（{code}）是{LEVEL_NAMES[org.level]}，应填报"
-                f"{'DJ-1' if org.level == 'village' else 'DJ-2'}，不应填报 {form.form_id}",
-                sheet=sheet,
-                cell=cell,
-                observed=code,
-            )
+        own = FORM_BY_LEVEL.get(org.level)
+        why = (
+            msg.org_on_wrong_form(org.name, code, org.level, own, form)
+            if own
+            else msg.city_files_no_return(org.name, code)
         )
+        out.findings.append(Finding(CheckId.E_ORG, why, sheet=sheet, cell=cell, observed=code))
 
 
 def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
@@ -252,8 +199,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if not form.has(row.code):
             out.findings.append(
                 Finding(
-                    "E-CODE",
-                    f"指标代码“{row.code}”不是 {form.form_id} 规定的代码，请勿增加指标行",
+                    CheckId.E_CODE,
+                    msg.code_not_in_form(row.code, form),
                     sheet=at.sheet,
                     cell=at.ref,
                     observed=row.code,
@@ -263,8 +210,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if row.code in seen:
             out.findings.append(
                 Finding(
-                    "E-CODE",
-                    f"指标代码{row.code}出现了两次（另见{seen[row.code].ref}），请删除重复的行",
+                    CheckId.E_CODE,
+                    msg.code_twice(row.code, seen[row.code].ref),
                     sheet=at.sheet,
                     cell=at.ref,
                     indicator_code=row.code,
@@ -277,8 +224,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if at.uncached_formula:
             out.findings.append(
                 Finding(
-                    "E-VALUE",
-                    f"“{ind.name}”是公式但没有计算结果，请在 Excel 中重新计算并保存，或直接填写数值",
+                    CheckId.E_VALUE,
+                    msg.uncached_formula(ind),
                     sheet=at.sheet,
                     cell=at.ref,
                     indicator_code=row.code,
@@ -291,8 +238,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if got.problem:
             out.findings.append(
                 Finding(
-                    "E-VALUE",
-                    f"“{ind.name}”{got.problem}",
+                    CheckId.E_VALUE,
+                    msg.unreadable(ind, got.problem),
                     sheet=at.sheet,
                     cell=at.ref,
                     indicator_code=row.code,
@@ -301,17 +248,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
             )
             continue
         if got.blank:
-            shown = text_of(at.raw).strip()
-            what = f"填写的是“{shown}”" if shown else "未填写"
             out.findings.append(
-                Finding(
-                    "W-BLANK",
-                    f"“{ind.name}”{what}，已按0处理；如确为0请直接填写0",
-                    sheet=at.sheet,
-                    cell=at.ref,
-                    indicator_code=row.code,
-                    observed=shown or None,
-                )
+                Finding(CheckId.W_BLANK, msg.blank(ind), sheet=at.sheet, cell=at.ref, indicator_code=row.code)
             )
         out.values[row.code] = got.value
         if row.prior is not None and not row.prior.uncached_formula and not _is_pii(row.prior.raw):
@@ -323,8 +261,8 @@ def _check_rows(out: CheckedReturn, form: Form, rows) -> None:
         if ind.code not in seen:
             out.findings.append(
                 Finding(
-                    "E-CODE",
-                    f"缺少指标“{ind.name}”（代码{ind.code}）这一行，请使用统一下发的报表模板",
+                    CheckId.E_CODE,
+                    msg.row_missing(ind),
                     sheet=out.sheet,
                     indicator_code=ind.code,
                 )
@@ -377,9 +315,7 @@ def find_pii(book: Workbook) -> list[Finding]:
     for sheet in book.sheets:
         kind = _pii_kind(sheet.name)
         if kind:
-            found.append(
-                Finding("E-PII", f"工作表名称中有{kind}，统计报表不得填写个人信息，请修改", sheet=sheet.name)
-            )
+            found.append(Finding(CheckId.E_PII, msg.pii_in_sheet_name(kind), sheet=sheet.name))
         allowed = _phone_cells(sheet)
         for r, row in enumerate(sheet.rows):
             for c, v in enumerate(row):
@@ -400,14 +336,14 @@ def find_pii(book: Workbook) -> list[Finding]:
                 elif kind:
                     found.append(
                         Finding(
-                            "E-PII",
-                            f"单元格中有{kind}，统计报表不得填写个人信息，请删除",
+                            CheckId.E_PII,
+                            msg.pii_in_cell(kind),
                             sheet=sheet.name,
                             cell=CellAt(sheet.name, r, c, None).ref,
                             observed=mask_pii(text[:400])[:200],
                         )
                     )
-    return found + ([_more("E-PII", more)] if more else [])
+    return found + ([_more(CheckId.E_PII, more)] if more else [])
 
 
 def _pii_kind(text: str) -> str | None:
@@ -415,7 +351,7 @@ def _pii_kind(text: str) -> str | None:
 
 
 def _scan_pii_kind(text: str) -> str | None:
-    return "身份证号" if ID_RE.search(text) else "手机号" if MOBILE_RE.search(text) else None
+    return msg.ID_NUMBER if ID_RE.search(text) else msg.MOBILE if MOBILE_RE.search(text) else None
 
 
 _MEMO_LEN = 80  # a template's texts (indicator names, notes) repeat in every return: remembered
@@ -446,20 +382,16 @@ def _scrubbed(f: Finding) -> Finding:
     )
 
 
-_MORE = "……同类问题另有 {} 处，未逐一列出"
-_MORE_RE = re.compile(r"^……同类问题另有 (\d+) 处")
-
-
-def _more(check_id: str, count: int) -> Finding:
-    return Finding(check_id, _MORE.format(count))
+def _more(check_id: CheckId, count: int) -> Finding:
+    return Finding(check_id, msg.more_of_the_same(count))
 
 
 def _capped(findings: list[Finding]) -> list[Finding]:
     """At most MAX_SAME_CHECK findings of each check, and one more that counts the rest."""
-    seen: dict[str, int] = {}
+    seen: dict[CheckId, int] = {}
     out = []
     for f in findings:
-        counted = _MORE_RE.match(f.message) if f.cell is None else None
+        counted = msg.MORE_OF_THE_SAME.match(f.message) if f.cell is None else None
         seen[f.check_id] = seen.get(f.check_id, 0) + (int(counted.group(1)) if counted else 1)
         if not counted and seen[f.check_id] <= MAX_SAME_CHECK:
             out.append(f)

@@ -2,14 +2,15 @@
 
 Everything copied from the submitted file is copied as values: a formula never travels into feedback,
 and text that looks like a formula (`=HYPERLINK(...)`) is written as text. The submitted file is opened
-only after the reader's own survey of it (`transforms.workbook.survey_content`) and in a guarded worker
-(`transforms.sandbox`); our own text in the list (file and sheet names, messages) has personal
-numbers masked.
+only after the reader's own survey of it (`transforms.workbook.survey_content`), and the pipeline runs
+`build_feedback` in a guarded worker (`flows.readers`); our own text in the list (file and sheet names,
+messages) has personal numbers masked.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -18,24 +19,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ERROR_CODES, Cell, MergedCell
 from openpyxl.comments import Comment
-from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.formatting.formatting import ConditionalFormattingList
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, get_column_letter
-from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.datavalidation import DataValidationList
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.writer.excel import ExcelWriter
 from python_calamine import CalamineWorkbook
 
+from pbstats import compat
+from pbstats.schemas import feedback_text as wording
 from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.feedback_text import LIST_SHEET, NOT_ATTACHED, TOO_BIG
 from pbstats.schemas.forms import MAX_UNPACKED_BYTES
-from pbstats.transforms import sandbox
 from pbstats.transforms.checks import scrub
 from pbstats.transforms.model import Finding
 from pbstats.transforms.workbook import survey_content
 
-LIST_SHEET = "问题清单"
 MAX_SHEETS = 50
 MAX_ROWS = 10_000
 MAX_COLS = 200
@@ -52,14 +51,7 @@ TOP_WRAPPED = Alignment(wrap_text=True, vertical="top")
 CENTRE_WRAPPED = Alignment(wrap_text=True, vertical="center")
 BOLD = Font(bold=True)
 WARNING_FILL = PatternFill(fill_type="solid", fgColor="FFFFEB84")
-HEADER = ("序号", "类别", "检查项", "工作表", "单元格", "指标代码", "说明", "填写内容")
-HEADER_WIDTHS = (6, 8, 24, 16, 9, 9, 60, 28)
-CLOSING = (
-    "请在原报表文件中逐项修改以上问题（本文件后面附有您报送的工作表，出错的单元格标红、需核实的单元格标黄，"
-    "并附批注说明），修改后重新报送即可，文件名可保持不变。“提示”类问题请核实，确属实际情况的可不修改。"
-)
-NOT_ATTACHED = "原文件无法打开，未附原表，请对照本清单修改。"
-TOO_BIG = "原文件解压后超过大小限制，未附原表，请对照本清单修改。"
+HEADER_WIDTHS = (6, 8, 24, 16, 9, 9, 60, 28)  # of the columns of wording.HEADER
 
 _PLAIN = (str, int, float, bool, datetime, date, time, timedelta, type(None))
 _BAD_TITLE = re.compile(r"[\\*?:/\[\]]")
@@ -70,29 +62,36 @@ _RANGE_REF = re.compile(rb"""<(?:[\w.-]+:)?(?:mergeCell|hyperlink)\s[^<]*?\bref\
 _ANY_CELL = re.compile(rb"<(?:[\w.-]+:)?c[\s/>]")
 _A1 = re.compile(rb"([A-Za-z]{1,3})(\d{1,7})")
 _HUGE = 1 << 62
+log = logging.getLogger(__name__)
 Sheets = dict[str, Worksheet]  # sheet name as submitted -> its copy in the feedback workbook
 
 
 def build_feedback(original: bytes, file_name: str, findings: Sequence[Finding]) -> bytes:
     """An .xlsx for the submitter: sheet 问题清单 first, then their sheets with each finding's cell marked.
 
-    Never raises for bad input: a file nothing can read gives a workbook holding only the list.
+    Never raises for bad input: a file nothing can read gives a workbook holding only the list. It opens
+    the submitted file: run it where a reader may crash (`flows.readers.build_feedback`).
     """
-    ordered = sorted(findings, key=lambda finding: not _is_error(finding))  # stable: errors first
-    try:
-        built = sandbox.call(_with_sheets, original, file_name, ordered)
-    except Exception:  # a bug on a strange file: the list alone still reaches the submitter
-        built = None
-    if isinstance(built, bytes):
-        return built
-    return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, ordered)
+    return _with_sheets(original, file_name, _errors_first(findings))
+
+
+def list_only(file_name: str, findings: Sequence[Finding]) -> bytes:
+    """The feedback workbook without the submitter's sheets, for a file that is not to be opened."""
+    return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, _errors_first(findings))
+
+
+def _errors_first(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda finding: not _is_error(finding))  # stable
 
 
 def _with_sheets(original: bytes, file_name: str, findings: Sequence[Finding]) -> bytes:
-    """The full feedback workbook (run in a guarded worker: it opens the submitted file)."""
+    """The full feedback workbook (it opens the submitted file)."""
     try:
         return _finish(*_submitted_sheets(original, file_name), file_name, findings)
     except Exception:  # a copy openpyxl cannot write back must not cost the submitter the list
+        log.warning(
+            "cannot write the copied sheets of %s; sending the list only", _clip(file_name), exc_info=True
+        )
         return _finish(_empty_book(), {}, [NOT_ATTACHED], file_name, findings)
 
 
@@ -114,28 +113,12 @@ def _finish(
     return _save(book)
 
 
-class _InMemoryWriter(ExcelWriter):
-    """openpyxl's writer with each sheet's XML made in memory: the stock one writes every sheet to a
-    temporary file, reads it back and deletes it (two or three files a feedback workbook; the file
-    system's work was ~3 ms of each ~17 ms workbook, in the reader that builds it)."""
-
-    def write_worksheet(self, ws: Worksheet) -> None:  # ExcelWriter.write_worksheet of openpyxl 3.1.5
-        ws._drawing = SpreadsheetDrawing()
-        ws._drawing.charts = ws._charts
-        ws._drawing.images = ws._images
-        writer = WorksheetWriter(ws, io.BytesIO())
-        writer.write()
-        ws._rels = writer._rels
-        self._archive.writestr(ws.path[1:], writer.read())
-        self.manifest.append(ws)
-
-
 def _save(book: Workbook) -> bytes:
     """`book.save` (openpyxl's `save_workbook`) into bytes, with no temporary file."""
     out = io.BytesIO()
     book.properties.modified = datetime.now(tz=UTC).replace(tzinfo=None)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        _InMemoryWriter(book, archive).write_data()
+        compat.in_memory_excel_writer()(book, archive).write_data()
     return out.getvalue()
 
 
@@ -146,6 +129,7 @@ def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workb
     """The submitted workbook as values only, within the caps, and notes on what was left out."""
     unpacked, widest_range, largest_grid, most_cells = _survey(original)
     if unpacked > MAX_UNPACKED_BYTES:
+        log.warning("%s unpacks to %d bytes; sending the list only", _clip(file_name), unpacked)
         return _empty_book(), {}, [TOO_BIG]
     # openpyxl makes a cell object for each cell, and for each cell of a merged or linked range, and
     # loads every sheet; calamine allocates the whole used grid, reserves what a file declares, and
@@ -171,7 +155,13 @@ def _submitted_sheets(original: bytes, file_name: str = "x.xlsx") -> tuple[Workb
         try:
             return reader(original)
         except Exception:  # corrupt, encrypted, not a spreadsheet, or a kind this reader does not know
-            continue
+            # openpyxl reads only zips: its failing on an .xls is the way to calamine, not a degraded copy
+            expected = reader is _from_openpyxl and not zipfile.is_zipfile(io.BytesIO(original))
+            name = reader.__name__.removeprefix("_from_")
+            level = logging.DEBUG if expected else logging.WARNING
+            log.log(level, "%s could not copy %s", name, _clip(file_name), exc_info=True)
+    why = "no reader could open it" if tried else "it is too large to hand to a reader"
+    log.warning("feedback for %s: %s; sending the list only", _clip(file_name), why)
     return _empty_book(), {}, [NOT_ATTACHED if tried else TOO_BIG]
 
 
@@ -186,7 +176,7 @@ def _from_openpyxl(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
         book.remove(chart_sheet)
     notes = []
     if len(book.worksheets) > MAX_SHEETS:
-        notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+        notes.append(wording.too_many_sheets(MAX_SHEETS))
         for extra in book.worksheets[MAX_SHEETS:]:
             book.remove(extra)
     for sheet in book.worksheets:
@@ -229,7 +219,7 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
     book, sheets, notes, taken = _empty_book(), {}, [], {LIST_SHEET.casefold()}
     names = source.sheet_names
     if len(names) > MAX_SHEETS:
-        notes.append(f"原文件超过{MAX_SHEETS}个工作表，其余工作表未附上。")
+        notes.append(wording.too_many_sheets(MAX_SHEETS))
     budget = MAX_COPY_CELLS
     for index, name in enumerate(names[:MAX_SHEETS]):
         try:
@@ -239,7 +229,10 @@ def _from_calamine(original: bytes) -> tuple[Workbook, Sheets, list[str]]:
             )
             merges = grid.merged_cell_ranges or []  # None for .ods
         except Exception:
-            notes.append(f"工作表“{_clip(name)}”无法读取，未附上。")
+            log.warning(
+                "calamine could not read sheet %d; it is left out of the feedback", index, exc_info=True
+            )
+            notes.append(wording.sheet_unreadable(_clip(name)))
             continue
         sheet = sheets[name] = book.create_sheet(_unique_title(name, taken))
         widths: dict[int, int] = {}
@@ -277,9 +270,9 @@ def _put(cell: Cell, value: object, limit: int | None = None) -> bool:
 def _cut_notes(sheet_name: str, cut_area: bool, cut_text: bool) -> list[str]:
     notes = []
     if cut_area:
-        notes.append(f"工作表“{_clip(sheet_name)}”超过{MAX_ROWS}行或{MAX_COLS}列，超出部分未附上。")
+        notes.append(wording.sheet_cut(_clip(sheet_name), MAX_ROWS, MAX_COLS))
     if cut_text:
-        notes.append(f"工作表“{_clip(sheet_name)}”中有超过{MAX_TEXT}个字的内容，只附上了前{MAX_TEXT}个字。")
+        notes.append(wording.text_cut(_clip(sheet_name), MAX_TEXT))
     return notes
 
 
@@ -295,14 +288,19 @@ def _survey(original: bytes) -> tuple[int, int, int, int]:
             for member in members if unpacked <= MAX_UNPACKED_BYTES else []:
                 try:
                     xml = archive.read(member)  # every part: a sheet need not live under xl/worksheets/
-                except Exception:
+                except Exception:  # the readers will fail on it too, or never look at it
+                    log.warning(
+                        "cannot survey part %d of a submitted zip", members.index(member), exc_info=True
+                    )
                     continue
                 for ref in _RANGE_REF.findall(xml):
                     widest_range = max(widest_range, _grid_cells(ref.split(b":")))
                 largest_grid = max(largest_grid, _grid_cells(m[1] for m in _CELL_REF.finditer(xml)))
                 most_cells = max(most_cells, len(_ANY_CELL.findall(xml)), xml.count(b"<mergeCell ") * 100)
-    except Exception:  # not a zip, or a broken one: the readers will say so
+    except zipfile.BadZipFile:  # not a zip (an .xls), or a broken one: the readers will say so
         pass
+    except Exception:
+        log.warning("cannot survey a submitted zip; the readers decide", exc_info=True)
     return unpacked, widest_range, largest_grid, most_cells
 
 
@@ -354,16 +352,21 @@ def _mark(sheets: dict[str, Worksheet], findings: Sequence[Finding]) -> None:
     for (sheet_name, coordinate), on_cell in hits.items():
         cell = sheets[sheet_name][coordinate]
         cell.fill = ERROR_FILL if any(_is_error(f) for f in on_cell) else WARNING_FILL
-        lines = [f"【{_category(f)}】{_check(f)}：{_clip(f.message)}" for f in on_cell]
-        cell.comment = Comment("\n".join(lines), "审核程序", height=min(60 + 40 * len(lines), 400), width=320)
+        lines = [wording.comment_line(_category(f), _check(f), _clip(f.message)) for f in on_cell]
+        cell.comment = Comment(
+            "\n".join(lines), wording.COMMENT_AUTHOR, height=min(60 + 40 * len(lines), 400), width=320
+        )
 
 
 def _coordinate(sheet: Worksheet, cell: str | None) -> str | None:
     """The A1 cell to mark (the top-left one if it lies in a merge), or None if it is not in the copy."""
+    if cell is None:
+        return None
     try:
         letters, row = coordinate_from_string(str(cell).strip().upper())
         col = column_index_from_string(letters)
-    except Exception:
+    except Exception:  # findings name cells in A1: this is a bug where the finding was made
+        log.warning("a finding names cell %r, not an A1 reference; it is listed, not marked", _clip(cell))
         return None
     if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
         return None
@@ -376,15 +379,11 @@ def _coordinate(sheet: Worksheet, cell: str | None) -> str | None:
 def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], notes: list[str]) -> None:
     """The 问题清单 sheet: a title line, notes, the findings table (errors first) and what to do next."""
     errors = sum(_is_error(f) for f in findings)
-    title = (
-        f"《{_clip(file_name)}》审核意见：共发现 {len(findings)} 个问题，"
-        f"其中错误 {errors} 个（须修改后重新报送）、提示 {len(findings) - errors} 个"
-    )
-    row = _line(sheet, 1, title, Font(bold=True, size=14))
+    row = _line(sheet, 1, wording.title(_clip(file_name), len(findings), errors), Font(bold=True, size=14))
     for note in notes:
         row = _line(sheet, row, note, Font(color="FFC00000"))
     header_row = row
-    for col, (label, width) in enumerate(zip(HEADER, HEADER_WIDTHS, strict=True), start=1):
+    for col, (label, width) in enumerate(zip(wording.HEADER, HEADER_WIDTHS, strict=True), start=1):
         _put(sheet.cell(header_row, col), label, EXCEL_TEXT)
         sheet.cell(header_row, col).font = BOLD
         sheet.column_dimensions[get_column_letter(col)].width = width
@@ -400,8 +399,8 @@ def _write_list(sheet: Worksheet, file_name: str, findings: Sequence[Finding], n
     sheet.freeze_panes = f"A{header_row + 1}"
     listed = min(len(findings), MAX_LISTED)
     if len(findings) > listed:
-        _line(sheet, header_row + listed + 1, f"……另有 {len(findings) - listed} 个问题未列出。", Font())
-    _line(sheet, header_row + listed + 2, CLOSING, Font(bold=True))
+        _line(sheet, header_row + listed + 1, wording.not_listed(len(findings) - listed), Font())
+    _line(sheet, header_row + listed + 2, wording.CLOSING, Font(bold=True))
 
 
 def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
@@ -409,7 +408,7 @@ def _line(sheet: Worksheet, row: int, text: str, font: Font) -> int:
     _put(sheet.cell(row, 1), text, EXCEL_TEXT)
     sheet.cell(row, 1).font = font
     sheet.cell(row, 1).alignment = CENTRE_WRAPPED
-    sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(HEADER))
+    sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(wording.HEADER))
     sheet.row_dimensions[row].height = 20 * (1 + _display_width(text) // 150)
     return row + 1
 
@@ -420,7 +419,7 @@ def _is_error(finding: Finding) -> bool:
 
 
 def _category(finding: Finding) -> str:
-    return "错误" if _is_error(finding) else "提示"
+    return wording.ERROR if _is_error(finding) else wording.WARNING
 
 
 def _check(finding: Finding) -> str:
@@ -438,7 +437,10 @@ def _sheet_count(original: bytes) -> int:
     try:
         with zipfile.ZipFile(io.BytesIO(original)) as archive:
             return len(re.findall(rb"<(?:[\w.-]+:)?sheet\s", archive.read("xl/workbook.xml")))
+    except (zipfile.BadZipFile, KeyError):  # not a zip, or an .ods
+        return 0
     except Exception:
+        log.warning("cannot count the sheets of a submitted zip", exc_info=True)
         return 0
 
 

@@ -8,20 +8,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from pbstats.schemas.forms import FORMS, Kind, Rule
+from pbstats.schemas import messages as msg
+from pbstats.schemas.checks import CheckId
+from pbstats.schemas.forms import FORMS, Rule
 
 from .model import CheckedReturn, Finding
 from .values import canonical
 
 NAN = float("nan")
-
-
-def value_frame(returns: Sequence[CheckedReturn], form_id: str) -> pd.DataFrame:
-    """Rows: the returns of that form (index = position in `returns`); columns vXX (number) and tXX (text)."""
-    rows = ValueRows()
-    for i, r in enumerate(returns):
-        rows.add(i, r)
-    return rows.frame(form_id)
 
 
 class ValueRows:
@@ -71,27 +65,22 @@ def violation_findings(
     out: dict[tuple[int, str, tuple[str, ...]], Finding] = {}
     for v in violations:
         ret = returns[v.row]
-        if v.check_id == "E-RULE" and v.rule is not None:
-            key = (v.row, "E-RULE", (v.rule.small, v.rule.large))
+        if v.check_id == CheckId.E_RULE and v.rule is not None:
+            key = (v.row, CheckId.E_RULE, (v.rule.small, v.rule.large))
             out.setdefault(key, _rule_finding(ret, form_id, v.rule))
         else:
             for code in v.codes:
-                out.setdefault((v.row, "E-VALUE", (code,)), _value_finding(ret, form_id, code))
+                out.setdefault((v.row, CheckId.E_VALUE, (code,)), _value_finding(ret, form_id, code))
     return [(row, f) for (row, _, _), f in sorted(out.items(), key=lambda kv: kv[0])]
 
 
 def _value_finding(ret: CheckedReturn, form_id: str, code: str) -> Finding:
     ind = FORMS[form_id].indicator(code)
     value = ret.values.get(code)
-    want = {
-        Kind.COUNT: f"应填写不小于0的整数（单位：{ind.unit}）",
-        Kind.FLAG: "应填写“是”或“否”（或1、0）",
-        Kind.AMOUNT: f"应填写不小于0、最多两位小数的数值（单位：{ind.unit}）",
-    }[ind.kind]
     shown = canonical(value) if value is not None else ""
     return Finding(
-        "E-VALUE",
-        f"“{ind.name}”{want}，实际填写为{shown}",
+        CheckId.E_VALUE,
+        msg.out_of_range(ind, shown),
         sheet=ret.sheet,
         cell=ret.cells.get(code),
         indicator_code=code,
@@ -103,8 +92,8 @@ def _rule_finding(ret: CheckedReturn, form_id: str, rule: Rule) -> Finding:
     form = FORMS[form_id]
     small, large = ret.values.get(rule.small), ret.values.get(rule.large)
     return Finding(
-        "E-RULE",
-        f"{rule.describe(form)}，本表填写为{canonical(small)}和{canonical(large)}",
+        CheckId.E_RULE,
+        msg.rule_broken(rule.describe(form), canonical(small), canonical(large)),
         sheet=ret.sheet,
         cell=ret.cells.get(rule.small),
         indicator_code=rule.small,

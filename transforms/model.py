@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from pbstats.schemas.checks import CHECKS, Severity
+from pbstats.schemas.checks import CHECKS, CheckId, Severity
 
 CellValue = str | int | float | bool | datetime | None
 
@@ -25,7 +25,7 @@ def a1(row: int, col: int) -> str:
 class Finding:
     """One thing wrong with a return, where it is, and what to tell the submitter (in Chinese)."""
 
-    check_id: str
+    check_id: CheckId
     message: str
     sheet: str | None = None
     cell: str | None = None  # A1
@@ -88,22 +88,6 @@ class IndicatorRow:
     code: str
     current: CellAt
     prior: CellAt | None
-
-
-@dataclass
-class ParsedReturn:
-    """What the reader made of a workbook that holds a form: identity, rows and footer."""
-
-    form_id: str
-    sheet: str
-    org_code: str | None
-    org_code_cell: CellAt | None
-    org_name: str | None
-    year: int | None
-    year_cell: CellAt | None
-    rows: list[IndicatorRow]
-    filler: str | None
-    report_date: str | None
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pbstats.schemas import messages as msg
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import FORMS, JUMP_FACTOR, JUMP_MIN, Kind
 
 from .model import CheckedReturn, Finding
@@ -21,9 +23,8 @@ def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -
         if loaded is not None and abs(float(written) - loaded) > 0.005:
             found.append(
                 Finding(
-                    "W-PRIOR",
-                    f"“{form.indicator(code).name}”上年数填写{canonical(written)}，"
-                    f"与已入库的{ret.year - 1}年度数据{_show(loaded)}不一致",
+                    CheckId.W_PRIOR,
+                    msg.prior_differs(form.indicator(code), canonical(written), ret.year - 1, _show(loaded)),
                     sheet=ret.sheet,
                     cell=ret.prior_cells.get(code),
                     indicator_code=code,
@@ -40,8 +41,8 @@ def compare_with_last_year(ret: CheckedReturn, last_year: Mapping[str, float]) -
         if low == 0 or high / low > JUMP_FACTOR:
             found.append(
                 Finding(
-                    "W-JUMP",
-                    f"“{ind.name}”由上年的{_show(before)}变为{_show(now)}，变化超过3倍，请核实",
+                    CheckId.W_JUMP,
+                    msg.jumped(ind, _show(before), _show(now)),
                     sheet=ret.sheet,
                     cell=ret.cells.get(ind.code),
                     indicator_code=ind.code,

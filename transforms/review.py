@@ -2,7 +2,7 @@
 as pure functions over plain values read from the warehouse.
 
 What is summed under which hierarchy is review_hierarchy.py, which figures are shown
-review_figures.py, the sentences review_text.py, and where the returns stand review_states.py;
+review_figures.py, the sentences review_sentences.py, and where the returns stand review_states.py;
 this module puts them together.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from pbstats.schemas import review_text as words
 
 from .review_figures import (
     DISPATCHED,
@@ -40,8 +42,8 @@ from .review_hierarchy import (
     totals,
     township_map,
 )
+from .review_sentences import headline_paragraphs
 from .review_states import Completeness, completeness, mismatches, most_first, pending_rollups, states
-from .review_text import headline_paragraphs
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def _scope(data: ReviewInput) -> tuple[str, set[str] | None, set[str] | None]:
     """The scope's name and the orgs summed for it this year and last year (None: every org)."""
     only = data.township
     if only is None:
-        return "全市", None, None
+        return words.CITY, None, None
     town = next((o for o in data.orgs_now if o.code == only and o.level == "township"), None)
     if town is None:
         raise UnknownTownship(only)
@@ -151,7 +153,7 @@ def _paragraphs(data: ReviewInput, scope: str, now: Totals | None, before: Total
         m.name for m in merges(data.orgs_before, data.orgs_now) if m.successor_code == data.township
     ]
     if data.township is not None and merged_here:
-        paragraphs.append(f"注：上年数按本年区划还原，含{'、'.join(merged_here)}（已并入）的上年数据。")
+        paragraphs.append(words.merged_here(merged_here))
     return paragraphs
 
 
@@ -163,10 +165,10 @@ def _townships(data: ReviewInput) -> dict:
     before_by = by_township(data.values_before, restated_map(data.orgs_before, data.orgs_now))
     towns = sorted((o.code, o.name) for o in _towns_in_scope(data))
     return {
-        "units_title": f"{year}年度各乡镇（街道）主要指标（按{year}年度区划）",
+        "units_title": words.townships_title(year),
         "units_metrics": tuple(SHORT[m] for m in TOWNSHIP_YEAR),
         "units": township_rows(towns, now_by, {}, TOWNSHIP_YEAR),
-        "chart_units_title": "各乡镇（街道）选派干部人数（第一书记、乡村振兴指导员、参与重点工作干部合计）",
+        "chart_units_title": words.DISPATCHED_CHART,
         "chart_units": [
             (
                 name,
@@ -175,7 +177,7 @@ def _townships(data: ReviewInput) -> dict:
             )
             for code, name in towns
         ],
-        "chart_years_title": "全市主要指标逐年对比",
+        "chart_years_title": words.CITY_YEARS_CHART,
         "chart_years": {
             SHORT[m]: {y: t.get(m, 0.0) for y, t in sorted(data.city_years.items()) if y <= year}
             for m in YEAR_CHART
@@ -194,7 +196,7 @@ def _villages(data: ReviewInput, scope: str, now: Totals | None, before: Totals 
     own_now, own_before = per_org(data.values_now), per_org(data.values_before)
     members = ("DJ-1", "01")
     return {
-        "units_title": f"{year}年度{scope}各村（社区）主要指标",
+        "units_title": words.villages_title(year, scope),
         "units_metrics": tuple(VILLAGE_SHORT[m] for m in VILLAGE_METRICS),
         "units": tuple(
             TownRow(
@@ -204,16 +206,16 @@ def _villages(data: ReviewInput, scope: str, now: Totals | None, before: Totals 
                     figure(m, own_now.get(v.code), own_before.get(v.code), VILLAGE_SHORT[m], single=True)
                     for m in VILLAGE_METRICS
                 ),
-                "" if v.code in own_now else "未报或未通过审核",
+                "" if v.code in own_now else words.VILLAGE_NOT_IN,
             )
             for v in villages
         ),
-        "chart_units_title": f"{scope}各村（社区）党员人数",
+        "chart_units_title": words.members_chart(scope),
         "chart_units": [
             (v.name, own_now.get(v.code, {}).get(members), own_before.get(v.code, {}).get(members))
             for v in villages
         ],
-        "chart_years_title": f"{scope}主要指标同比（上年按本年区划还原）",
+        "chart_years_title": words.scope_years_chart(scope),
         "chart_years": {
             SHORT[m]: ({year - 1: before.get(m, 0.0)} if before else {})
             | ({year: now.get(m, 0.0)} if now else {})
@@ -277,10 +279,10 @@ def build_summary(data: SummaryInput) -> Summary:
     reported = sum(1 for o in towns if o.code in data.dj2_reported)
     return Summary(
         year=year,
-        scope="全市",
+        scope=words.CITY,
         township=None,
         closed=data.closed,
-        paragraphs=headline_paragraphs("全市", year, now, before, reported, len(towns)),
+        paragraphs=headline_paragraphs(words.CITY, year, now, before, reported, len(towns)),
         headline=headline(now, before),
         merges=merges(data.orgs_before, data.orgs_now),
         completeness=completeness(data.completeness),

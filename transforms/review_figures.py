@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pbstats.schemas import review_text as words
 from pbstats.schemas.forms import FORMS, Kind
 
 from . import review_hierarchy as hierarchy
@@ -59,26 +60,7 @@ HEADLINE = _metrics(
     "DJ-2", "02", "03", "04", "05", "09", "08", "10", "11", "12", "13", "14", "15", "16", "06", "07"
 )
 CROSS_CHECK: Metric = ("DJ-1", "09")  # villages that finished rectification, by their own returns
-CROSS_CHECK_LABEL = "（对照）村（社区）年报中本年完成整顿的"
-SHORT = {
-    ("DJ-2", "02"): "驻村第一书记",
-    ("DJ-2", "03"): "乡村振兴指导员",
-    ("DJ-2", "04"): "干部参与重点工作",
-    ("DJ-2", "05"): "示范党支部",
-    ("DJ-2", "06"): "软弱涣散党组织",
-    ("DJ-2", "07"): "已完成整顿",
-    ("DJ-2", "08"): "“一肩挑”村",
-    ("DJ-2", "09"): "集体收入超10万元村",
-    ("DJ-2", "10"): "典型问题（起）",
-    ("DJ-2", "11"): "典型问题（人）",
-    ("DJ-2", "12"): "腐败作风（起）",
-    ("DJ-2", "13"): "腐败作风（人）",
-    ("DJ-2", "14"): "四种形态（人次）",
-    ("DJ-2", "15"): "立案（件）",
-    ("DJ-2", "16"): "立案（人）",
-    ("DJ-1", "01"): "党员总数",
-    ("DJ-1", "09"): "村级年报完成整顿",
-}
+SHORT = words.SHORT
 # the year-over-year tables by township
 TOWNSHIP_METRICS: tuple[Metric, ...] = (("DJ-1", "01"), ("DJ-2", "02"), ("DJ-2", "03"), ("DJ-2", "15"))
 # the township table of this year
@@ -87,14 +69,7 @@ TOWNSHIP_YEAR = _metrics("DJ-2", "02", "03", "04", "05", "06", "07", "08", "09",
 YEAR_CHART = _metrics("DJ-2", "02", "03", "04", "05", "06", "07", "10", "12", "14", "15")
 DISPATCHED = _metrics("DJ-2", "02", "03", "04")  # "cadres dispatched" (forms.md §4)
 # a township's table of its villages: their own returns' metrics, in this order
-VILLAGE_SHORT = {
-    ("DJ-1", "01"): "党员总数",
-    ("DJ-1", "07"): "集体经济收入（万元）",
-    ("DJ-1", "04"): "“一肩挑”",
-    ("DJ-1", "08"): "软弱涣散",
-    ("DJ-1", "09"): "本年完成整顿",
-    ("DJ-1", "12"): "示范党支部",
-}
+VILLAGE_SHORT = words.VILLAGE_SHORT
 VILLAGE_METRICS: tuple[Metric, ...] = tuple(VILLAGE_SHORT)
 
 
@@ -106,7 +81,7 @@ def label_of(metric: Metric) -> str:
 def unit_of(metric: Metric) -> str:
     form, code = metric
     ind = FORMS[form].indicator(code)
-    return "个" if ind.kind is Kind.FLAG else ind.unit
+    return words.FLAG_UNIT if ind.kind is Kind.FLAG else ind.unit
 
 
 def figure(
@@ -132,7 +107,7 @@ def figures(metrics: Iterable[Metric], now: Totals | None, before: Totals | None
 
 def headline(now: Totals | None, before: Totals | None) -> list[Figure]:
     """The headline metrics, then the villages' own count of finished rectifications to compare."""
-    return figures(HEADLINE, now, before) + [figure(CROSS_CHECK, now, before, CROSS_CHECK_LABEL)]
+    return figures(HEADLINE, now, before) + [figure(CROSS_CHECK, now, before, words.CROSS_CHECK)]
 
 
 def form_figures(now: Totals | None, before: Totals | None) -> list[tuple[str, list[Figure]]]:
@@ -172,11 +147,9 @@ def _merge_notes(year: int, found: Sequence[Merge]) -> tuple[dict[str, str], dic
     for m in found:
         if m.successor_code:
             merged_into.setdefault(m.successor_code, []).append(m.name)
-    reported = {
-        m.code: f"{year}年已并入{m.successor_name}" if m.successor_name else f"{year}年已撤销" for m in found
-    }
-    reported |= {code: f"{year}年起含原{'、'.join(names)}" for code, names in merged_into.items()}
-    restated = {code: f"上年数含原{'、'.join(names)}" for code, names in merged_into.items()}
+    reported = {m.code: words.gone_note(year, m.successor_name) for m in found}
+    reported |= {code: words.took_over_note(year, names) for code, names in merged_into.items()}
+    restated = {code: words.restated_note(names) for code, names in merged_into.items()}
     return reported, restated
 
 
@@ -205,16 +178,16 @@ def comparisons(
         towns_now = {c: n for c, n in towns_now.items() if c == only}
     names = towns_before | towns_now
     as_reported = Comparison(
-        title="按乡镇（街道）同比：按各年度上报时的区划",
-        hierarchy=f"本年数按{year}年度区划汇总，上年数按{year - 1}年度区划汇总（区划调整的乡镇数据不可直接比较）",
+        title=words.AS_REPORTED,
+        hierarchy=words.as_reported_hierarchy(year),
         metrics=tuple(SHORT.get(m, label_of(m)) for m in metrics),
         rows=township_rows(
             [(c, names[c]) for c in as_reported_towns], now_by, reported_before, metrics, reported_notes
         ),
     )
     restated = Comparison(
-        title=f"按乡镇（街道）同比：按{year}年度区划还原",
-        hierarchy=f"本年数与上年数均按{year}年度区划汇总（上年数据按各村（社区）{year}年所属乡镇重新归集）",
+        title=words.restated(year),
+        hierarchy=words.restated_hierarchy(year),
         metrics=as_reported.metrics,
         rows=township_rows(sorted(towns_now.items()), now_by, restated_before, metrics, restated_notes),
     )

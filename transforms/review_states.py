@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pbstats.schemas.checks import CheckId
+
 
 @dataclass
 class Completeness:
@@ -36,7 +38,14 @@ def completeness(rows: Sequence[Mapping]) -> Completeness:
 
 
 # the order a reviewer reads open warnings in: disagreements first, blanks read as 0 last
-WARNING_ORDER = ("W-ROLLUP", "W-JUMP", "W-PRIOR", "W-LATE", "W-FOOTER", "W-BLANK")
+WARNING_ORDER = (
+    CheckId.W_ROLLUP,
+    CheckId.W_JUMP,
+    CheckId.W_PRIOR,
+    CheckId.W_LATE,
+    CheckId.W_FOOTER,
+    CheckId.W_BLANK,
+)
 
 
 def by_importance(warnings: Sequence[Mapping]) -> list[dict]:

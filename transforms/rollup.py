@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pbstats.schemas import messages as msg
+from pbstats.schemas.checks import CheckId
 from pbstats.schemas.forms import DJ2, ROLLUPS
 
 from .model import Finding
@@ -45,10 +47,10 @@ def evaluate_rollup(
         elif expected is None:
             results.append(RollupResult(rule.township_code, "pending", reported, None, None))
         elif abs(reported - expected) > 1e-9:
-            name = DJ2.indicator(rule.township_code).name
+            ind = DJ2.indicator(rule.township_code)
             finding = Finding(
-                "W-ROLLUP",
-                f"“{name}”填报{_show(reported)}，按{rule.describe}应为{_show(expected)}，请核实",
+                CheckId.W_ROLLUP,
+                msg.rollup_differs(ind, _show(reported), rule.describe, _show(expected)),
                 sheet=sheet,
                 cell=(cells or {}).get(rule.township_code),
                 indicator_code=rule.township_code,

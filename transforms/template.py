@@ -15,7 +15,12 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Si
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from pbstats.schemas import template_text as words
 from pbstats.schemas.forms import (
+    AMOUNT_DECIMALS,
+    COLUMN_NUMBERS,
+    FLAG_NO,
+    FLAG_YES,
     HEADER_CODE,
     HEADER_CURRENT,
     HEADER_NAME,
@@ -25,6 +30,7 @@ from pbstats.schemas.forms import (
     LABEL_FILLER,
     LABEL_FORM_ID,
     LABEL_HEAD,
+    LABEL_ISSUER,
     LABEL_ORG_CODE,
     LABEL_ORG_NAME,
     LABEL_PHONE,
@@ -43,13 +49,9 @@ HEAD_FILL = PatternFill(fill_type="solid", fgColor="FFEFE6DA")
 THIN = Side(style="thin", color="FF999999")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 UNLOCKED = Protection(locked=False)
-FLAG_WORDS = ("是", "否")
-GUIDE_SHEET = "填表说明"
-
-
-def template_name(form: Form, org_code: str, org_name: str, year: int) -> str:
-    """The file name of an org's template: its name first, as submitters keep files."""
-    return f"{org_name}{year}年{form.form_id}年报-{org_code}.xlsx"
+FLAG_WORDS = (FLAG_YES, FLAG_NO)
+AMOUNT_FORMAT = "0." + "0" * AMOUNT_DECIMALS
+template_name = words.file_name  # the file name of an org's template
 
 
 def build_template(
@@ -58,7 +60,7 @@ def build_template(
     org_name: str,
     year: int,
     prior: Mapping[str, float] | None = None,
-    issuer: str = "中共示例市委组织部",
+    issuer: str = words.DEFAULT_ISSUER,
 ) -> bytes:
     """An .xlsx of `form` for one org and year; `prior`: last year's loaded values by indicator code."""
     book = Workbook()
@@ -79,7 +81,7 @@ def build_template(
     ws.protection.sheet = True  # labels, codes, units and 上年 are locked; value cells are not
     ws.protection.formatColumns = False
     ws.protection.formatRows = False
-    _guide(book.create_sheet(GUIDE_SHEET), form, year)
+    _guide(book.create_sheet(words.GUIDE_SHEET), form, year)
     book.active = 0
     out = io.BytesIO()
     book.save(out)
@@ -93,7 +95,7 @@ def _cover(ws: Worksheet, form: Form, org_code: str, org_name: str, year: int, i
     ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[1].height = 30
     ws["A2"] = f"{LABEL_FORM_ID}：{form.form_id}"
-    ws["C2"] = f"制定机关：{issuer}"
+    ws["C2"] = f"{LABEL_ISSUER}：{issuer}"
     ws.merge_cells("C2:F2")
     ws["A3"] = f"{LABEL_ORG_NAME}：{org_name}"
     ws["C3"] = f"{LABEL_ORG_CODE}：{org_code}"
@@ -108,7 +110,7 @@ def _cover(ws: Worksheet, form: Form, org_code: str, org_name: str, year: int, i
         cell.fill = HEAD_FILL
         cell.border = BOX
         cell.alignment = Alignment(horizontal="center")
-    for c, label in enumerate(("甲", "乙", "丙", "1", "2", "3"), 1):
+    for c, label in enumerate(COLUMN_NUMBERS, 1):
         cell = ws.cell(row=5, column=c, value=label)
         cell.border = BOX
         cell.alignment = Alignment(horizontal="center")
@@ -127,7 +129,7 @@ def _indicator_row(ws: Worksheet, row: int, ind: Indicator, prior: float | None)
     note.protection = UNLOCKED
     note.fill = INPUT_FILL
     if ind.kind is Kind.AMOUNT:
-        current.number_format = last.number_format = "0.00"
+        current.number_format = last.number_format = AMOUNT_FORMAT
     elif ind.kind is Kind.COUNT:
         current.number_format = last.number_format = "0"
     if ind.kind is Kind.FLAG:
@@ -144,30 +146,25 @@ def _shown(prior: float | None, ind: Indicator) -> object:
         return FLAG_WORDS[0] if prior else FLAG_WORDS[1]
     if ind.kind is Kind.COUNT:
         return int(round(prior))
-    return round(prior, 2)
+    return round(prior, AMOUNT_DECIMALS)
 
 
 def _validate(ws: Worksheet, ref: str, ind: Indicator) -> None:
     """Excel's data validation for the indicator's type (forms.md §4); blank stays allowed (W-BLANK)."""
     if ind.kind is Kind.COUNT:
         dv = DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True)
-        dv.error = f"“{ind.name}”应填写不小于0的整数（单位：{ind.unit}）"
     elif ind.kind is Kind.FLAG:
         dv = DataValidation(type="list", formula1=f'"{",".join(FLAG_WORDS)}"', allow_blank=True)
-        dv.error = f"“{ind.name}”请选择“是”或“否”"
     else:  # a decimal ≥ 0 with at most two decimals: Excel's decimal type cannot say the second part
+        rounded = f"ROUND({ref},{AMOUNT_DECIMALS})={ref}"
         dv = DataValidation(
-            type="custom", formula1=f"AND(ISNUMBER({ref}),{ref}>=0,ROUND({ref},2)={ref})", allow_blank=True
+            type="custom", formula1=f"AND(ISNUMBER({ref}),{ref}>=0,{rounded})", allow_blank=True
         )
-        dv.error = f"“{ind.name}”应填写不小于0、最多两位小数的数值（单位：{ind.unit}）"
-    dv.errorTitle = "填写有误"
+    dv.error = words.validation_error(ind)
+    dv.errorTitle = words.ERROR_TITLE
     dv.showErrorMessage = True
     dv.promptTitle = ind.name[:32]
-    dv.prompt = {
-        Kind.COUNT: f"填写不小于0的整数，单位：{ind.unit}",
-        Kind.FLAG: "请选择“是”或“否”",
-        Kind.AMOUNT: f"填写不小于0的数值，最多两位小数，单位：{ind.unit}",
-    }[ind.kind]
+    dv.prompt = words.validation_prompt(ind)
     dv.showInputMessage = True
     ws.add_data_validation(dv)
     dv.add(ref)
@@ -185,20 +182,12 @@ def _footer(ws: Worksheet, row: int) -> None:
             value.border = Border(bottom=THIN)
             ws.merge_cells(span.format(r=r))
             if label == LABEL_REPORT_DATE:
-                value.number_format = "yyyy年m月d日"
+                value.number_format = words.REPORT_DATE_FORMAT
         ws.row_dimensions[r].height = 22
 
 
 def _guide(ws: Worksheet, form: Form, year: int) -> None:
-    lines = [
-        f"{form.title}（{form.form_id}）填表说明",
-        f"1. 本表统计{year}年度情况，请于{year + 1}年1月31日前报送。封面信息已按组织名录填好，请勿修改。",
-        "2. 只在淡黄色单元格中填写：“本年”列、备注列和表尾各项。“上年”列为已入库的上年数据，供核对。",
-        "3. 人数、个数等填写不小于0的整数；“是/否”类指标从下拉列表中选择；金额填写不小于0的数值，最多两位小数。",
-        "4. 确无数据的填写0，不要留空，也不要填写“—”“/”。请勿增删指标行、改动代码列。",
-        "5. 表内不得填写身份证号、手机号等个人信息（表尾联系电话除外）。",
-    ]
-    for r, text in enumerate(lines, start=1):
+    for r, text in enumerate(words.guide(form, year), start=1):
         ws.cell(row=r, column=1, value=text)
     ws["A1"].font = Font(bold=True, size=13)
     ws.column_dimensions["A"].width = 110

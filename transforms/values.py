@@ -9,7 +9,18 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from pbstats.schemas.forms import BLANK_MARKS, FLAG_FALSE, FLAG_TRUE, FLAG_UNIT, ZERO_TOKENS, Indicator, Kind
+from pbstats.schemas import messages as msg
+from pbstats.schemas.forms import (
+    APPROXIMATE_FIRST,
+    APPROXIMATE_LAST,
+    CHINESE_NUMERALS,
+    FLAG_FALSE,
+    FLAG_TRUE,
+    FLAG_UNIT,
+    ZERO_TOKENS,
+    Indicator,
+    Kind,
+)
 
 from .model import CellValue
 
@@ -23,7 +34,7 @@ class Read:
 
     value: Decimal | None
     blank: bool = False
-    problem: str | None = None  # Chinese, for the submitter
+    problem: str | None = None  # Chinese, for the submitter (schemas.messages)
 
 
 BLANK = Read(Decimal(0), blank=True)
@@ -65,10 +76,10 @@ def read_value(raw: CellValue, ind: Indicator) -> Read:
         return Read(Decimal(raw))
     if isinstance(raw, float):
         if raw != raw or raw in (float("inf"), float("-inf")):
-            return Read(None, problem="不是有效数字")
+            return Read(None, problem=msg.NOT_A_NUMBER)
         return Read(from_float(raw))
     if isinstance(raw, datetime | date | time | timedelta):
-        return Read(None, problem="填写的是日期或时间，不是数值")
+        return Read(None, problem=msg.A_DATE)
     return _read_text(str(raw), ind)
 
 
@@ -76,8 +87,6 @@ def _read_text(text: str, ind: Indicator) -> Read:
     if not text.strip():
         return BLANK
     s = norm_text(text)
-    if text.strip() in BLANK_MARKS or s in BLANK_MARKS:
-        return BLANK
     if s in ZERO_TOKENS:
         return ZERO
     if ind.kind is Kind.FLAG:
@@ -98,13 +107,13 @@ def _read_text(text: str, ind: Indicator) -> Read:
 
 
 def _why_not(s: str, ind: Indicator) -> str:
-    if re.search(r"[一二三四五六七八九十百千万两零〇]", s) and not re.search(r"\d", s):
-        return "请用阿拉伯数字填写，不要用汉字数字"
-    if re.match(r"^[约近超多余大概]", s) or s.endswith(("余", "多", "左右")):
-        return "请填写确切的数字，不要写“约”“余”“左右”等"
+    if any(ch in CHINESE_NUMERALS for ch in s) and not re.search(r"\d", s):
+        return msg.CHINESE_NUMERALS
+    if s[:1] in APPROXIMATE_FIRST or s.endswith(APPROXIMATE_LAST):
+        return msg.NOT_EXACT
     if ind.kind is Kind.FLAG:
-        return "请填写“是”或“否”（或 1、0）"
+        return msg.NOT_A_FLAG
     m = re.match(r"^[+-]?[\d.]+(.+)$", s)
     if m:
-        return f"单位“{m.group(1)}”与本行计量单位“{ind.unit}”不符，请只填写数字"
-    return "无法识别为数字"
+        return msg.wrong_unit(m.group(1), ind)
+    return msg.NO_NUMBER

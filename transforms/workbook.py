@@ -6,8 +6,8 @@ cell; for the zip kinds we find those cells in the sheet XML ourselves.
 calamine allocates the whole rectangle from A1 to the last cell, reserves what a file declares
 (an .xls DIMENSIONS record, an .xlsx sharedStrings count), copies a shared or repeated string into
 every cell that uses it, and aborts the process when an allocation fails. So each kind is surveyed
-first, without unpacking more than the declared sizes allow (`guard`), and the reading itself runs in
-a worker process with a time and memory budget (`transforms.sandbox`): a file that gets past the
+first, without unpacking more than the declared sizes allow (`guard`), and the pipeline runs the reading
+itself in a worker process with a time and memory budget (`flows.readers`): a file that gets past the
 survey and still takes the worker down is rejected, never the run.
 """
 
@@ -21,9 +21,9 @@ import zlib
 from dataclasses import dataclass, field
 from posixpath import join, normpath
 
+from pbstats.schemas import messages as msg
 from pbstats.schemas.forms import MAX_FILE_BYTES, MAX_SHEET_ROWS, MAX_UNPACKED_BYTES, SPREADSHEET_SUFFIXES
 
-from . import sandbox
 from .model import Sheet, Workbook
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -35,15 +35,6 @@ MAX_TEXT = 32_000_000  # characters of cell text calamine may make, over all cel
 MAX_ROWS_SEEN = MAX_SHEET_ROWS * 10  # a sheet this long is no return, whichever sheet it is
 MAX_MERGES = 10_000  # per sheet; a return has a handful
 EXCEL_ROWS, EXCEL_COLS = 1_048_576, 16_384
-
-CORRUPT = "文件已损坏（无法解压），请重新导出后报送"
-BAD_MEMBER = "文件已损坏（压缩包校验失败），请重新导出后报送"
-MALFORMED = "文件已损坏（内部结构异常），请用 Excel 或 WPS 重新打开并另存后报送"
-OVER_BUDGET = {
-    "time": "文件读取超时（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
-    "memory": "文件读取所需内存超过上限（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
-    "crash": "文件结构异常，系统无法读取，请用 Excel 或 WPS 重新打开并另存后报送",
-}
 
 
 @dataclass(frozen=True)
@@ -62,12 +53,11 @@ def _first_look(data: bytes, file_name: str) -> Unreadable | None:
     """What the name and the size alone tell."""
     suffix = suffix_of(file_name)
     if suffix not in SPREADSHEET_SUFFIXES:
-        shown = suffix[:20] or "无扩展名"
-        return Unreadable(f"文件类型“{shown}”不是电子表格，请使用 .xlsx、.xlsm、.xls 或 .ods 格式报送")
+        return Unreadable(msg.not_a_spreadsheet_kind(suffix))
     if not data:
-        return Unreadable("文件为空（0 字节），请重新导出后报送")
+        return Unreadable(msg.EMPTY_FILE)
     if len(data) > MAX_FILE_BYTES:
-        return Unreadable(f"文件大小 {len(data) / 1048576:.1f} MB，超过 20 MB 的上限，请删除无关内容后报送")
+        return Unreadable(msg.file_too_big(len(data)))
     return None
 
 
@@ -77,32 +67,22 @@ def guard(data: bytes, file_name: str) -> Unreadable | None:
     return _first_look(data, file_name) or _survey(data, suffix_of(file_name)).problem
 
 
-def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """Every sheet as rows of cached values; never raises for bad bytes (read in a guarded worker)."""
-    bad = _first_look(data, file_name)
-    if bad:
-        return bad
-    got = sandbox.call(read_unguarded, data, file_name)
-    if isinstance(got, sandbox.Failed):
-        return Unreadable(OVER_BUDGET[got.why])
-    return got
-
-
 @dataclass
 class _Survey:
     problem: Unreadable | None = None
     uncached: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # sheet → formulas, no value
 
 
-def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
-    """`read_workbook` in this process: the survey, then calamine within the caps."""
+def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
+    """Every sheet as rows of cached values: the survey, then calamine within the caps; never raises for
+    bad bytes. calamine may still abort the process: run it where that costs only the file (`flows.readers`)."""
     bad = _first_look(data, file_name)
     if bad:
         return bad
     try:
         survey = _survey(data, suffix_of(file_name))
     except Exception:  # a survey that trips over the bytes: they are nothing calamine should see
-        return Unreadable(MALFORMED)
+        return Unreadable(msg.MALFORMED)
     if survey.problem:
         return survey.problem
     try:
@@ -112,12 +92,12 @@ def read_unguarded(data: bytes, file_name: str) -> Workbook | Unreadable:
     except BaseException as e:  # calamine raises plain errors for bad content, a panic as BaseException
         text = str(e).lower()
         if "password" in text or "encrypt" in text:
-            return Unreadable("文件设置了密码（已加密），请取消密码后重新报送")
-        return Unreadable(f"文件已损坏，无法读取（{_shown_error(e)}），请重新导出后报送")
+            return Unreadable(msg.ENCRYPTED)
+        return Unreadable(msg.corrupt(_shown_error(e)))
     if isinstance(sheets, Unreadable):
         return sheets
     if not any(any(v not in (None, "") for v in row) for s in sheets for row in s.rows):
-        return Unreadable("文件中没有任何内容（所有工作表都是空的）")
+        return Unreadable(msg.EMPTY_BOOK)
     for sheet in sheets:
         sheet.uncached_formulas |= survey.uncached.get(sheet.name, set())
     return Workbook(sheets=sheets)
@@ -129,7 +109,7 @@ def _shown_error(e: BaseException) -> str:
 
     text = str(e) or type(e).__name__
     if "Cannot detect file format" in text:
-        return "无法识别的文件格式"
+        return msg.UNKNOWN_FORMAT
     return scrub(re.sub(r"[\x00-\x1f\x7f]+", " ", text), 80)
 
 
@@ -146,20 +126,18 @@ def _read_sheets(data: bytes) -> list[Sheet] | Unreadable:
             return _too_large(name, raw.height, raw.width)
         cells += raw.height * max(raw.width, 1)
         if cells > MAX_BOOK_CELLS:
-            return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
+            return Unreadable(msg.TOO_MANY_CELLS)
         rows = [list(r) for r in raw.to_python(skip_empty_area=False)]
         text += sum(len(v) for row in rows for v in row if isinstance(v, str))
         if text > MAX_TEXT:
-            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
+            return Unreadable(msg.TOO_MUCH_TEXT)
         merged = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (raw.merged_cell_ranges or [])[:MAX_MERGES]]
         sheets.append(Sheet(name=name, rows=rows, merged=merged, total_rows=raw.height))
     return sheets
 
 
 def _too_large(name: str, rows: int, cols: int) -> Unreadable:
-    return Unreadable(
-        f"工作表“{name[:40]}”的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
-    )
+    return Unreadable(msg.used_range_too_large(name, rows, cols))
 
 
 # --- the survey ---------------------------------------------------------------------------------
@@ -172,9 +150,9 @@ def _survey(data: bytes, suffix: str) -> _Survey:
             suffix != ".xls"
             or b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00e\x00d\x00P\x00a\x00c\x00k\x00a\x00g\x00e" in data
         ):
-            return _Survey(Unreadable("文件设置了打开密码（已加密），请取消密码后重新报送"))
+            return _Survey(Unreadable(msg.ENCRYPTED))
     elif suffix == ".xls":
-        return _Survey(Unreadable("文件内容不是 Excel 97-2003 (.xls) 格式，可能已损坏或被改了扩展名"))
+        return _Survey(Unreadable(msg.NOT_XLS))
     return survey_content(data)
 
 
@@ -183,34 +161,30 @@ def survey_content(data: bytes) -> _Survey:
     if data.startswith(OLE_MAGIC):
         return _Survey(_survey_xls(data))
     if not data.startswith(ZIP_MAGIC):
-        return _Survey(Unreadable("文件已损坏或不是电子表格（无法识别的文件内容），请重新导出后报送"))
+        return _Survey(Unreadable(msg.NOT_A_SPREADSHEET))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             if any(i.flag_bits & 0x1 for i in infos):
-                return _Survey(Unreadable("文件设置了密码（已加密），请取消密码后重新报送"))
+                return _Survey(Unreadable(msg.ENCRYPTED))
             unpacked = sum(i.file_size for i in infos)
             if unpacked > MAX_UNPACKED_BYTES:
-                return _Survey(
-                    Unreadable(
-                        f"文件解压后达 {unpacked / 1048576:.0f} MB，超过 100 MB 的上限，请删除无关内容后报送"
-                    )
-                )
+                return _Survey(Unreadable(msg.unpacks_too_big(unpacked)))
             members = _members_unpacked(data, infos)
             if members is None:
-                return _Survey(Unreadable(BAD_MEMBER))
+                return _Survey(Unreadable(msg.BAD_MEMBER))
             if "encryption-data" in _manifest(members):
-                return _Survey(Unreadable("文件设置了密码（已加密），请取消密码后重新报送"))
+                return _Survey(Unreadable(msg.ENCRYPTED))
             if "xl/workbook.bin" in members:
-                return _Survey(Unreadable("文件是 Excel 二进制工作簿（.xlsb），请另存为 .xlsx 后报送"))
+                return _Survey(Unreadable(msg.XLSB))
             if "xl/workbook.xml" in members:
                 return _survey_xlsx(members)
             if "content.xml" in members:
                 return _survey_ods(members)
     except _BadMember:  # one left packed, and read after all: a sheet or a part the workbook names
-        return _Survey(Unreadable(BAD_MEMBER))
+        return _Survey(Unreadable(msg.BAD_MEMBER))
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError, zlib.error):
-        return _Survey(Unreadable(CORRUPT))
+        return _Survey(Unreadable(msg.CORRUPT))
     return _Survey()
 
 
@@ -409,7 +383,7 @@ def _shared_strings(zf: _Members) -> _SharedStrings | Unreadable:
         for key in (b"count", b"uniqueCount"):  # calamine reserves room for uniqueCount strings up front
             value = declared.get(key, b"0")
             if not value.isdigit() or int(value) > MAX_BOOK_CELLS * 4:
-                return Unreadable(MALFORMED)
+                return Unreadable(msg.MALFORMED)
     return _SharedStrings(xml)
 
 
@@ -422,9 +396,7 @@ def _survey_xlsx(zf: _Members) -> _Survey:
     if isinstance(strings, Unreadable):
         return _Survey(strings)
     if len(parts) > MAX_SHEETS * 4:
-        return _Survey(
-            Unreadable(f"工作簿有 {len(parts)} 个工作表，远超报表的规模，请删除无关的工作表后报送")
-        )
+        return _Survey(Unreadable(msg.too_many_sheets(len(parts))))
     out, text = _Survey(), 0
     for name, part in parts.items():
         try:
@@ -440,7 +412,7 @@ def _survey_xlsx(zf: _Members) -> _Survey:
             return _Survey(too_big)
         text += sheet_text
         if text > MAX_TEXT:
-            return _Survey(Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送"))
+            return _Survey(Unreadable(msg.TOO_MUCH_TEXT))
         if uncached:
             out.uncached[name] = uncached
     return out
@@ -473,11 +445,11 @@ def _scan_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
         if _UNPLACED.search(xml):
             return _walk_xlsx_sheet(xml, strings)  # some cells or rows placed by their order, not by `r`
         if _BAD_ROW_REF.search(xml) or _BAD_CELL_REF.search(xml):
-            return Unreadable(MALFORMED)
+            return Unreadable(msg.MALFORMED)
         rows = max(map(int, _ROW_REFS.findall(xml) + _CELL_ROWS.findall(xml)), default=0)
         cols = max((_col_index(x) + 1 for x in set(_CELL_COLS.findall(xml))), default=0)
     if rows > EXCEL_ROWS or cols > EXCEL_COLS:
-        return Unreadable(MALFORMED)
+        return Unreadable(msg.MALFORMED)
     text = 0
     refs = xml.count(b't="s"')
     if (
@@ -544,7 +516,7 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
         ref = attrs.get(b"r")
         if tag == b"row":
             if ref is not None and not (ref.isdigit() and 0 < int(ref) <= EXCEL_ROWS):
-                return Unreadable(MALFORMED)
+                return Unreadable(msg.MALFORMED)
             row, col = (int(ref) - 1 if ref is not None else row + 1), -1
             rows = max(rows, row + 1)
             if rows > MAX_ROWS_SEEN or rows * max(cols, 1) > MAX_CELLS or text > MAX_TEXT:
@@ -553,10 +525,10 @@ def _walk_xlsx_sheet(xml: bytes, strings: _SharedStrings) -> tuple[int, int, int
             if ref is not None:
                 a1 = _A1_RE.fullmatch(ref)
                 if a1 is None or not 0 < int(a1.group(2)) <= EXCEL_ROWS:
-                    return Unreadable(MALFORMED)
+                    return Unreadable(msg.MALFORMED)
                 col, row = _col_index(a1.group(1)), int(a1.group(2)) - 1
                 if col >= EXCEL_COLS:
-                    return Unreadable(MALFORMED)
+                    return Unreadable(msg.MALFORMED)
             else:
                 col, row = col + 1, max(row, 0)
             rows, cols = max(rows, row + 1), max(cols, col + 1)
@@ -595,7 +567,7 @@ def _survey_ods(zf: _Members) -> _Survey:
             return _Survey(problem)
     tables.settle(xml, len(xml))
     if tables.open_tags:  # calamine loops for ever on a table, row or cell that never ends
-        return _Survey(Unreadable(MALFORMED))
+        return _Survey(Unreadable(msg.MALFORMED))
     return _Survey(tables.problem(), tables.uncached)
 
 
@@ -617,9 +589,9 @@ class _OdsTables:
         if self.too_big:
             return self.too_big
         if self.cells > MAX_BOOK_CELLS * 2:
-            return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
+            return Unreadable(msg.TOO_MANY_CELLS)
         if self.text > MAX_TEXT:
-            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
+            return Unreadable(msg.TOO_MUCH_TEXT)
         return None
 
     def settle(self, xml: bytes, end: int) -> None:
@@ -645,7 +617,7 @@ class _OdsTables:
     def step(self, closing: bool, tag: bytes, raw: bytes, end: int) -> Unreadable | None:
         if closing:  # tables, rows and cells must nest: calamine reads past a missing end to EOF and spins
             if not self.open_tags or self.open_tags.pop() != tag:
-                return Unreadable(MALFORMED)
+                return Unreadable(msg.MALFORMED)
         elif not raw.rstrip().endswith(b"/"):
             self.open_tags.append(tag)
         return self._step(closing, tag, raw, end)
@@ -662,7 +634,7 @@ class _OdsTables:
         attrs = _attrs(raw)
         repeat = _repeat(attrs, b"number-columns-repeated")
         if repeat is None:
-            return Unreadable(MALFORMED)
+            return Unreadable(msg.MALFORMED)
         repeat = max(0, min(repeat, EXCEL_COLS - self.col))
         if raw.endswith(b"/"):
             self._cell(attrs, self.col, repeat, b"value-type" in attrs or b"formula" in attrs, b"")
@@ -691,7 +663,7 @@ class _OdsTables:
             return None
         repeat = _repeat(_attrs(raw), b"number-rows-repeated")
         if repeat is None:
-            return Unreadable(MALFORMED)
+            return Unreadable(msg.MALFORMED)
         self.row_repeat = max(0, min(repeat, EXCEL_ROWS - self.rows))
         self.col, self.row_has, self.row_text, self.row_last_col = 0, False, 0, 0
         if raw.endswith(b"/"):
@@ -716,11 +688,11 @@ _CELL_RECORDS = {0x0203, 0x0204, 0x00D6, 0x0205, 0x027E, 0x00FD, 0x0006}
 def _survey_xls(data: bytes) -> Unreadable | None:
     stream = _ole_stream(data, ("Workbook", "Book"))
     if stream is None:
-        return Unreadable(MALFORMED)
+        return Unreadable(msg.MALFORMED)
     try:
         return _scan_biff(stream)
     except (struct.error, IndexError, ValueError):
-        return Unreadable(MALFORMED)
+        return Unreadable(msg.MALFORMED)
 
 
 def _ole_stream(data: bytes, names: tuple[str, ...]) -> bytes | None:
@@ -816,7 +788,7 @@ def _scan_biff(stream: bytes) -> Unreadable | None:
                 rows = cols = 0
                 if extent is not None:
                     rows, cols = extent[2] - extent[0] + 1, extent[3] - extent[1] + 1
-                    too_big = _oversized(f"第{len(sizes)}个工作表", rows, cols)
+                    too_big = _oversized(msg.nth_sheet(len(sizes)), rows, cols)
                     if too_big:
                         return too_big
                 sizes[start] = max(rows * cols, reserve)
@@ -826,9 +798,7 @@ def _scan_biff(stream: bytes) -> Unreadable | None:
         elif kind == 0x0085 and len(body) >= 4:
             boundsheets.append(struct.unpack_from("<I", body, 0)[0])
             if len(boundsheets) > MAX_SHEETS * 4:
-                return Unreadable(
-                    f"工作簿有超过 {MAX_SHEETS * 4} 个工作表，远超报表的规模，请删除无关的工作表后报送"
-                )
+                return Unreadable(msg.too_many_sheets(MAX_SHEETS * 4, at_least=True))
         elif kind == 0x00FC:
             segments, look = [body], pos
             while look + 4 <= n:
@@ -857,11 +827,11 @@ def _scan_biff(stream: bytes) -> Unreadable | None:
                 if index < len(strings):
                     text += strings[index]
         if text > MAX_TEXT:
-            return Unreadable("工作簿中的文字内容远超报表的规模，请删除无关内容后报送")
+            return Unreadable(msg.TOO_MUCH_TEXT)
     if any(p not in sizes for p in boundsheets):
-        return Unreadable(MALFORMED)  # a sheet that points into the middle of something else
+        return Unreadable(msg.MALFORMED)  # a sheet that points into the middle of something else
     if sum(sizes[p] for p in boundsheets) > MAX_BOOK_CELLS * 2:
-        return Unreadable("工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送")
+        return Unreadable(msg.TOO_MANY_CELLS)
     return None
 
 
@@ -880,9 +850,7 @@ def _dimensions(body: bytes) -> int | Unreadable:
     rows = ((rl - 1) - rf + 1) & 0xFFFFFFFF
     cols = ((cl - 1) - cf + 1) & 0xFFFFFFFF
     if rows > MAX_ROWS_SEEN or rows * cols > MAX_CELLS:
-        return Unreadable(
-            f"工作表声明的使用范围达 {rows} 行 × {cols} 列，远超报表的规模，请删除无关内容后报送"
-        )
+        return Unreadable(msg.used_range_too_large(None, rows, cols))
     return rows * cols
 
 

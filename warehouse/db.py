@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,44 +12,34 @@ from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger("pbstats")
 
 
-class WarehouseUnavailable(RuntimeError):
-    """The warehouse database cannot be reached (an outage, not bad data)."""
-
-
-def default_url(home: Path) -> str:
-    return f"sqlite:///{home / 'warehouse.db'}"
-
-
 def normalise_url(url: str) -> str:
     """postgresql:// and postgres:// mean psycopg 3 here."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+    parsed = make_url(url)
+    if parsed.drivername not in ("postgres", "postgresql"):
+        return url
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def make_engine(url: str | None = None, *, pooled: bool = True) -> Engine:
+def make_engine(url: str, *, pooled: bool = True) -> Engine:
     """The warehouse's engine; `pooled=False` for a short job in another process or task (each use
     opens a connection and closes it, so nothing is left open behind it)."""
-    url = normalise_url(url or os.environ.get("PBSTATS_WAREHOUSE_URL") or default_url(_home()))
+    url = normalise_url(url)
     pool = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60}, **pool)
         _sqlite_pragmas(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, **pool)
-
-
-def _home() -> Path:
-    return Path(os.environ.get("PBSTATS_HOME") or Path.cwd() / ".pbstats")
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -142,9 +132,36 @@ def _serialise(conn) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+# SQLite's result codes for a database that was busy, locked or could not be read or written at that
+# moment; its other OperationalErrors ("no such table", a syntax error) fail the same way every time
+SQLITE_PASSING = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) says the warehouse could not be reached or was busy:
+    what a second try can get past. A broken constraint, a bad statement or a bug is not one."""
+    while exc is not None:
+        if isinstance(exc, sa_exc.DisconnectionError):
+            return True
+        if isinstance(exc, sa_exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+                return exc.orig is None or _driver_outage(exc.orig)
+            return False
+        if _driver_outage(exc):  # rows written through the driver's own cursor (COPY, executemany)
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _driver_outage(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return isinstance(exc, sqlite3.OperationalError) and (exc.sqlite_errorname or "").startswith(
+            SQLITE_PASSING
+        )
+    psycopg = sys.modules.get("psycopg")  # not imported: no PostgreSQL error can have been raised
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:

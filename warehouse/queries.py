@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
+from pbstats.schemas import review_text as words
 from pbstats.schemas.registry import Registry
 
 from .tables import fact_metric_history, load_run, submission, submission_issue
@@ -122,7 +123,7 @@ def _count_by_township(
         line = lines.get(key)
         if line is None:
             town = registry.org(key, s["year"]) if key != "-" else None
-            line = lines[key] = TownshipLine(key, town.name if town else "（无法确定乡镇）")
+            line = lines[key] = TownshipLine(key, town.name if town else words.UNKNOWN_TOWNSHIP)
         setattr(line, s["status"], getattr(line, s["status"]) + 1)
         line.warnings += warn_counts.get(s["submission_id"], 0)
         if s["status"] == "rejected":
@@ -164,14 +165,7 @@ class YearLine:
     figures: dict[str, float]
 
 
-HEADLINE = (
-    ("DJ-2", "02", "选派第一书记"),
-    ("DJ-2", "03", "选派乡村振兴指导员"),
-    ("DJ-2", "04", "干部参与重点工作"),
-    ("DJ-2", "07", "软弱涣散党组织完成整顿"),
-    ("DJ-2", "10", "查处典型问题（起）"),
-    ("DJ-2", "15", "立案查处（件）"),
-)
+HEADLINE = words.OVERVIEW_FIGURES
 
 
 def overview(conn: Connection) -> list[YearLine]:
@@ -232,20 +226,8 @@ def completeness_rows(conn: Connection, years: list[int]) -> list[dict]:
             "FROM v_completeness ORDER BY year, township_code"
         )
     ).all()
-    return [
-        {
-            "年度": r.year,
-            "乡镇（街道）": r.township_name,
-            "代码": r.township_code,
-            "应报": r.expected,
-            "按时": r.accepted_on_time,
-            "逾期": r.accepted_late,
-            "退回未改": r.rejected,
-            "未报": r.missing,
-        }
-        for r in rows
-        if r.year in years
-    ]
+    columns = words.COMPLETENESS_COLUMNS
+    return [{shown: getattr(r, name) for name, shown in columns.items()} for r in rows if r.year in years]
 
 
 def received_files(conn: Connection) -> set[tuple[str, str]]:

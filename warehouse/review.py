@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sys import intern
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 
 from .db import chunks, normalise_url
 from .queries import closed_years
@@ -233,7 +234,7 @@ def read_only_engine(url: str) -> Engine | None:
     """
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
         if not path or path == ":memory:":
             return None
         from pathlib import Path

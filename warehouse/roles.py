@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from pbstats.schemas import operator_text as words
+
 from .tables import metadata
 from .views import VIEWS
 
@@ -40,7 +42,7 @@ def grant_analyst(
     every other privilege it had on the schema's tables taken back. Idempotent; run it again after a
     migration adds a table or view. With `create`, a missing role is made as a LOGIN role."""
     if conn.dialect.name != "postgresql":
-        raise RoleError("数据库角色只适用于 PostgreSQL 数据仓库")
+        raise RoleError(words.ROLES_NEED_POSTGRESQL)
     quoted = conn.dialect.identifier_preparer.quote(role)
     found = conn.execute(
         text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :role"), {"role": role}
@@ -48,21 +50,19 @@ def grant_analyst(
     created = False
     if found is None:
         if not create:
-            raise RoleError(
-                f"角色“{role}”不存在；请先由数据库管理员创建，或加 --create 与 --password 创建一个可登录的角色"
-            )
+            raise RoleError(words.role_missing(role))
         if not password:
-            raise RoleError("创建可登录的角色需要密码（--password 或环境变量 PBSTATS_ANALYST_PASSWORD）")
+            raise RoleError(words.PASSWORD_NEEDED)
         literal = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar_one()
         conn.execute(
             text(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal}")
         )
         created = True
     elif found.rolsuper or found.rolbypassrls:
-        raise RoleError(f"角色“{role}”是超级用户（或可绕过行级安全），授权无法限制它，请换一个普通角色")
+        raise RoleError(words.role_unrestricted(role))
     owner = conn.execute(text("SELECT current_user")).scalar_one()
     if owner == role:
-        raise RoleError(f"角色“{role}”就是数据管道自己的角色（唯一可写入的角色），不能改为只读")
+        raise RoleError(words.role_is_the_pipeline(role))
     objects = analyst_objects()
     listed = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in objects)
     for statement in (

@@ -3,6 +3,9 @@
 PostgreSQL: a session advisory lock on a connection held for the run. SQLite: an exclusive
 flock on a file beside the database. Both vanish with the process that held them, so a run
 killed with SIGKILL never leaves a stale lock behind.
+
+Within a run, each batch's load (and the rollup re-check) holds `load_lock` from its first read to
+its commit, so that what it read cannot change before it writes.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 RUN_LOCK_KEY = 4_242_000
+LOAD_LOCK_KEY = 4_242_001  # pg advisory lock of a batch's load transaction
 
 
 class RunLockBusy(RuntimeError):
@@ -69,3 +73,10 @@ def _sqlite_lock_path(engine: Engine) -> str | None:
     if not db or db == ":memory:":
         return None
     return f"{db}.runlock"
+
+
+def load_lock(conn: Connection) -> None:
+    """Serialise loads to the end of the caller's transaction: PostgreSQL by an advisory lock; SQLite's
+    BEGIN IMMEDIATE (warehouse.db) already holds the single write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOAD_LOCK_KEY})

@@ -171,21 +171,13 @@ rollup_dirty = Table(
 inbox_file = Table(
     "inbox_file",
     metadata,
-    Column("path", Text, primary_key=True, comment="absolute path in the inbox"),
+    Column("path_sha256", String(64), primary_key=True, comment="sha256 of the absolute path's bytes"),
+    Column("path", Text, nullable=False, comment="absolute path in the inbox, personal numbers masked"),
     Column("size_bytes", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("seen_at", TS, nullable=False),
     comment="One row per inbox path already taken in, so an unchanged file is never read again.",
-)
-
-pipeline_lock = Table(
-    "pipeline_lock",
-    metadata,
-    Column("name", String(32), primary_key=True),
-    Column("holder", Text),
-    Column("acquired_at", TS),
-    comment="One row per lock; loads take it so two runs never interleave.",
 )
 
 year_state = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete, insert
 
-from .load import now_utc
+from .runs import now_utc
 from .tables import year_state, year_state_event
 
 
