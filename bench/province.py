@@ -240,6 +240,14 @@ def build_template(form: Form, variant: str, rng: random.Random) -> Template:
     return Template(form, kind, order, parts, sheets, saved_at)
 
 
+def build_templates(seed: int) -> dict[tuple[str, str], Template]:
+    """(form, variant) → its template, each variant of each form with a random generator of its own."""
+    return {
+        (form.form_id, v): build_template(form, v, random.Random(seed + i))
+        for i, (form, v) in enumerate((f, v) for f in (DJ1, DJ2) for v in VARIANTS)
+    }
+
+
 def _split(text: str, sentinel: dict[str, int]) -> list:
     by_value = {str(v): ("current", c) for c, v in sentinel.items()} | {
         str(v + 1): ("prior", c) for c, v in sentinel.items()
@@ -369,13 +377,9 @@ def generate(
     rng.shuffle(senders)
     n_bad, n_quirky = round(bad_share * n), round(quirky_share * n)
     n_late = round(late_share * n)
-    templates = {
-        (form.form_id, v): build_template(form, v, random.Random(seed + i))
-        for i, (form, v) in enumerate((f, v) for f in (DJ1, DJ2) for v in VARIANTS)
-    }
+    templates = build_templates(seed)
     weights = [w for w, _ in VARIANTS.values()]
     planner = _Planner(Ctx(random.Random(seed + 1), registry), bad_share=0.0, quirk_share=1.0)
-    cases = list(ERROR_CASES.values())
 
     returns, corrections = out / "returns", out / "corrections"
     returns.mkdir()
@@ -389,22 +393,9 @@ def generate(
         values = truth[org.org_code]
         spec = None
         if index < n_bad + n_quirky:
-            sub = planner.fresh(org, YEAR, values, {}, night=1)
-            if index < n_bad:
-                for _ in range(20):
-                    case = rng.choice(cases)
-                    if form.form_id in case.forms and planner.apply_case(sub, case):
-                        break
-                    sub = planner.fresh(org, YEAR, values, {}, night=1)
-                else:
-                    raise RuntimeError(f"no error case fits {org.org_code}")
-                counts["gen_rejected"] += 1
-                entry = {"status": "rejected", "case": sub.case, "errors": sub.errors}
-            else:
-                planner.add_quirks(sub)
-                counts["gen_quirky"] += 1
-                entry = {"status": "accepted", "case": "quirky", "quirks": sub.quirks}
-            data, suffix, received = _cache_formulas(file_bytes(sub), sub), sub.file_suffix, sub.received
+            bad = index < n_bad
+            data, suffix, received, entry = _through_gen(planner, rng, org, values, bad)
+            counts["gen_rejected" if bad else "gen_quirky"] += 1
         else:
             variant = rng.choices(list(VARIANTS), weights)[0]
             spec = stamp_spec(rng, org, form, values, variant)
@@ -421,19 +412,8 @@ def generate(
         _write(returns / name, data, received)
         files[name] = {"org_code": org.org_code, "form": form.form_id, **entry}
 
-    # the corrected night: 1% of the accepted stamped returns again, a few figures changed, same names
     n_corr = max(1, round(correction_share * n))
-    for name, org, spec in rng.sample(stamped, min(n_corr, len(stamped))):
-        form = FORM_BY_LEVEL[org.level]
-        new_values = corrected(rng, form, truth[org.org_code])
-        spec = dict(spec, current={**spec["current"]})
-        for ind in form.indicators:
-            if isinstance(spec["current"][ind.code], int | float):
-                v = new_values[ind.code]
-                spec["current"][ind.code] = v if ind.kind is Kind.AMOUNT else int(v)
-        received = datetime(YEAR + 1, 1, 28, rng.randint(8, 18), rng.randint(0, 59), tzinfo=TZ)
-        _write(corrections / name, stamp(templates[(form.form_id, spec["variant"])], spec), received)
-
+    _write_corrections(corrections, rng, rng.sample(stamped, min(n_corr, len(stamped))), templates, truth)
     manifest = {
         "returns": n,
         "seed": seed,
@@ -451,6 +431,49 @@ def generate(
     }
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return manifest
+
+
+def _through_gen(
+    planner: _Planner, rng: random.Random, org: OrgSpan, values: dict, bad: bool
+) -> tuple[bytes, str, datetime, dict]:
+    """A return made by gen's full path: one of its error cases (`bad`) or its accepted quirks; its
+    bytes, file suffix, arrival and what it must come to."""
+    form = FORM_BY_LEVEL[org.level]
+    sub = planner.fresh(org, YEAR, values, {}, night=1)
+    if bad:
+        cases = list(ERROR_CASES.values())
+        for _ in range(20):
+            case = rng.choice(cases)
+            if form.form_id in case.forms and planner.apply_case(sub, case):
+                break
+            sub = planner.fresh(org, YEAR, values, {}, night=1)
+        else:
+            raise RuntimeError(f"no error case fits {org.org_code}")
+        entry = {"status": "rejected", "case": sub.case, "errors": sub.errors}
+    else:
+        planner.add_quirks(sub)
+        entry = {"status": "accepted", "case": "quirky", "quirks": sub.quirks}
+    return _cache_formulas(file_bytes(sub), sub), sub.file_suffix, sub.received, entry
+
+
+def _write_corrections(
+    folder: Path,
+    rng: random.Random,
+    chosen: list[tuple[str, OrgSpan, dict]],
+    templates: dict[tuple[str, str], Template],
+    truth: dict[str, dict],
+) -> None:
+    """The corrected night: the chosen stamped returns again, a few figures changed, same names."""
+    for name, org, spec in chosen:
+        form = FORM_BY_LEVEL[org.level]
+        new_values = corrected(rng, form, truth[org.org_code])
+        spec = dict(spec, current={**spec["current"]})
+        for ind in form.indicators:
+            if isinstance(spec["current"][ind.code], int | float):
+                v = new_values[ind.code]
+                spec["current"][ind.code] = v if ind.kind is Kind.AMOUNT else int(v)
+        received = datetime(YEAR + 1, 1, 28, rng.randint(8, 18), rng.randint(0, 59), tzinfo=TZ)
+        _write(folder / name, stamp(templates[(form.form_id, spec["variant"])], spec), received)
 
 
 _FORMULA_RE = re.compile(r'<c r="([A-Z]+\d+)"([^>]*)><f>(.*?)</f><v></v></c>')

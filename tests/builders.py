@@ -79,23 +79,7 @@ def make_return(
 
     put(1, 1, form.title)
     ws.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r0 + 1, end_column=c0 + 6)
-    put(2, 1, f"表号：{form_label or form_id}")
-    put(2, 3, "制定机关：中共示例市委组织部")
-    if label_in_next_cell:
-        put(3, 1, "填报单位")
-        put(3, 2, "测试单位")
-        put(3, 3, "组织代码")
-        put(3, 4, org_code)
-        put(3, 5, "统计年度")
-        put(3, 6, year)
-    else:
-        put(3, 1, "填报单位：测试单位")
-        put(3, 3, f"组织代码：{org_code}" if org_code is not None else "组织代码：")
-        put(3, 5, f"统计年度：{year}" if year is not None else "统计年度：")
-    for c, label in enumerate(["指标名称", "代码", "计量单位", "本年", "上年", "备注"], start=1):
-        put(4, c, label)
-    for c, label in enumerate(["甲", "乙", "丙", "1", "2", "3"], start=1):
-        put(5, c, label)
+    _cover(put, form_label or form_id, org_code, year, label_in_next_cell)
     r = 6
     for ind in form.indicators:
         if ind.code in drop_codes:
@@ -117,12 +101,8 @@ def make_return(
         put(r, 2, code)
         put(r, 4, value)
         r += 1
-    r += 1
     if footer:
-        put(r, 1, "单位负责人：李明")
-        put(r, 2, "填表人：王芳")
-        put(r, 4, f"联系电话：{phone}")
-        put(r, 5, "报出日期：2026年1月12日")
+        _footer(put, r + 1, phone)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -155,6 +135,34 @@ def gen_return(
     if change is not None:
         change(doc)
     return write_book(Book(render(doc)[0], datetime(2026, 1, 12, 9, 30), shared_strings=shared_strings), kind)
+
+
+def _cover(put, form_label: str, org_code: object, year: object, label_in_next_cell: bool) -> None:
+    """Rows 2 to 5: the form's number and issuer, the org and year, and the table's two heading rows."""
+    put(2, 1, f"表号：{form_label}")
+    put(2, 3, "制定机关：中共示例市委组织部")
+    if label_in_next_cell:
+        put(3, 1, "填报单位")
+        put(3, 2, "测试单位")
+        put(3, 3, "组织代码")
+        put(3, 4, org_code)
+        put(3, 5, "统计年度")
+        put(3, 6, year)
+    else:
+        put(3, 1, "填报单位：测试单位")
+        put(3, 3, f"组织代码：{org_code}" if org_code is not None else "组织代码：")
+        put(3, 5, f"统计年度：{year}" if year is not None else "统计年度：")
+    for c, label in enumerate(["指标名称", "代码", "计量单位", "本年", "上年", "备注"], start=1):
+        put(4, c, label)
+    for c, label in enumerate(["甲", "乙", "丙", "1", "2", "3"], start=1):
+        put(5, c, label)
+
+
+def _footer(put, r: int, phone: str) -> None:
+    put(r, 1, "单位负责人：李明")
+    put(r, 2, "填表人：王芳")
+    put(r, 4, f"联系电话：{phone}")
+    put(r, 5, "报出日期：2026年1月12日")
 
 
 def drop(inbox: Path, name: str, data: bytes, when: datetime | None = None) -> Path:

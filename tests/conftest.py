@@ -46,15 +46,19 @@ def warehouse_url(request, tmp_path: Path) -> str:
     """An empty warehouse URL, once per backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warehouse.db'}"
-    from sqlalchemy import create_engine, text
+    return request.getfixturevalue("fresh_pg")()
 
-    url = request.getfixturevalue("pg_database")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+
+@pytest.fixture
+def night_settings(tmp_path: Path, warehouse_url: str, monkeypatch):
+    """The settings a run and a command see, from the environment as in production: a home in
+    tmp_path, the empty warehouse of this backend, and a day long after the 2025 returns were due."""
+    from pbstats.flows.settings import Settings
+
+    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
+    return Settings()
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from pbstats.flows.ingest import anything_new, ingest
-from pbstats.flows.settings import Settings
 from tests.builders import TOWNSHIP, VILLAGE, drop, make_return
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture
-def night(tmp_path: Path, warehouse_url: str, monkeypatch):
+def night(tmp_path: Path, night_settings):
     """Run one night over the inbox; returns a function that runs it and a query helper."""
-    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
-    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
-    settings = Settings()
+    settings = night_settings
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
@@ -50,6 +46,18 @@ def statuses(n) -> dict[str, str]:
     return dict(n.q("select file_name, status from submission"))
 
 
+def members_now(n) -> list[tuple[float]]:
+    """The village's current 党员总数 (01) in the warehouse."""
+    return n.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE)
+
+
+def one_a_night(n, *returns: tuple[str, dict, datetime]) -> None:
+    """Each (file name, values, arrival) a return of the village, each run on a night of its own."""
+    for name, values, when in returns:
+        drop(n.inbox, name, make_return(values=values), when)
+        n.run()
+
+
 def test_a_night_loads_accepted_returns_and_rejects_bad_ones(night):
     drop(night.inbox, "村.xlsx", make_return())
     drop(night.inbox, "镇.xlsx", make_return("DJ-2", TOWNSHIP))
@@ -65,9 +73,7 @@ def test_a_night_loads_accepted_returns_and_rejects_bad_ones(night):
         "说明.txt": "rejected",
     }
     assert summary.totals["accepted"] == 2 and summary.totals["rejected"] == 3
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
-        (60.0,)
-    ]
+    assert members_now(night) == [(60.0,)]
     issues = night.q(
         "select s.file_name, i.check_id, i.cell from submission_issue i join submission s using (submission_id) "
         "where i.severity='error' order by 1, 3"
@@ -176,40 +182,36 @@ def test_the_listing_the_command_made_while_prefect_started_is_the_runs(night, m
 
 
 def test_a_corrected_return_supersedes_and_keeps_history(night):
-    drop(night.inbox, "村.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
-    night.run()
-    drop(night.inbox, "村（更正）.xlsx", make_return(values={"01": 66}), datetime(2026, 1, 20))
-    night.run()
+    one_a_night(
+        night,
+        ("村.xlsx", {"01": 60}, datetime(2026, 1, 10)),
+        ("村（更正）.xlsx", {"01": 66}, datetime(2026, 1, 20)),
+    )
     assert statuses(night) == {"村.xlsx": "superseded", "村（更正）.xlsx": "accepted"}
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
-        (66.0,)
-    ]
+    assert members_now(night) == [(66.0,)]
     hist = night.q("select old_value, new_value from fact_metric_history where indicator_code='01'")
     assert hist == [(60.0, 66.0)]
     assert night.q("select count(*) from fact_metric_history") == [(12,)]
 
 
 def test_a_rejected_correction_leaves_the_accepted_return_current(night):
-    drop(night.inbox, "村.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
-    night.run()
-    drop(night.inbox, "村（更正）.xlsx", make_return(values={"01": 66, "02": 99}), datetime(2026, 1, 20))
-    night.run()  # 02 > 01: the correction is rejected
+    correction = {"01": 66, "02": 99}  # 02 > 01: the correction is rejected
+    one_a_night(
+        night,
+        ("村.xlsx", {"01": 60}, datetime(2026, 1, 10)),
+        ("村（更正）.xlsx", correction, datetime(2026, 1, 20)),
+    )
     assert statuses(night) == {"村.xlsx": "accepted", "村（更正）.xlsx": "rejected"}
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
-        (60.0,)
-    ]
+    assert members_now(night) == [(60.0,)]
     assert night.q("select count(*) from fact_metric_history") == [(0,)]
 
 
 def test_an_older_version_arriving_later_does_not_become_current(night):
-    drop(night.inbox, "新.xlsx", make_return(values={"01": 66}), datetime(2026, 1, 20))
-    night.run()
-    drop(night.inbox, "旧.xlsx", make_return(values={"01": 60}), datetime(2026, 1, 10))
-    night.run()
+    one_a_night(
+        night, ("新.xlsx", {"01": 66}, datetime(2026, 1, 20)), ("旧.xlsx", {"01": 60}, datetime(2026, 1, 10))
+    )
     assert statuses(night) == {"新.xlsx": "accepted", "旧.xlsx": "superseded"}
-    assert night.q("select value from fact_metric where org_code=:o and indicator_code='01'", o=VILLAGE) == [
-        (66.0,)
-    ]
+    assert members_now(night) == [(66.0,)]
 
 
 def test_a_byte_identical_file_is_a_duplicate(night):

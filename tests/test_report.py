@@ -15,10 +15,20 @@ import pytest
 from sqlalchemy import create_engine, insert
 
 from pbstats.flows.ingest import ingest
-from pbstats.flows.settings import Settings
 from pbstats.schemas.forms import DJ1, DJ2, FORMS
 from pbstats.schemas.registry import Registry, default_spans
-from pbstats.transforms import review as rv
+from pbstats.transforms.review import Summary
+from pbstats.transforms.review_figures import CROSS_CHECK, HEADLINE, TOWNSHIP_METRICS, Figure
+from pbstats.transforms.review_hierarchy import (
+    Merge,
+    Org,
+    by_township,
+    merges,
+    restated_map,
+    totals,
+    township_map,
+)
+from pbstats.transforms.review_sentences import headline_paragraphs, quoted
 from pbstats.warehouse import review as wr
 from tests.builders import drop, make_return
 
@@ -122,17 +132,9 @@ def town_sum(sent, year: int, town: str, form: str, code: str, hierarchy_year: i
     return total
 
 
-def settings_for(monkeypatch, tmp_path: Path, warehouse_url: str) -> Settings:
-    """The settings a run and a command see (from the environment, as in production)."""
-    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
-    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
-    return Settings()
-
-
 @pytest.fixture
-def loaded(tmp_path: Path, warehouse_url: str, prefect_harness, monkeypatch):
-    settings = settings_for(monkeypatch, tmp_path, warehouse_url)
+def loaded(tmp_path: Path, night_settings, prefect_harness):
+    settings = night_settings
     sent = send_two_years(tmp_path / "inbox")
     ingest(str(tmp_path / "inbox"))
     engine = create_engine(settings.url.replace("postgresql://", "postgresql+psycopg://"))
@@ -152,7 +154,7 @@ def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
         html, docx_path = write_report(conn, 2025, tmp_path / "out")
 
     # the nightly summary, from the warehouse's aggregates, says what the full review says of the city
-    for field in dataclasses.fields(rv.Summary):
+    for field in dataclasses.fields(Summary):
         assert getattr(summary, field.name) == getattr(review, field.name), field.name
     assert summary.paragraphs and summary.headline and summary.pending
     assert summary.warnings_open == len(review.warnings) > 0
@@ -166,10 +168,10 @@ def test_the_reviews_figures_equal_the_returns_sent(loaded, tmp_path: Path):
     assert {o.org_code for o in now if o.level == "township"} == {
         o.org_code for o in registry.orgs(2025, "township")
     }
-    assert summary.merges == [rv.Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
+    assert summary.merges == [Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
 
     # the headline, city-wide: every figure and last year's, summed here from what was sent
-    for f, metric in zip(review.headline, [*rv.HEADLINE, rv.CROSS_CHECK], strict=True):
+    for f, metric in zip(review.headline, [*HEADLINE, CROSS_CHECK], strict=True):
         assert f.value == pytest.approx(city_sum(sent, 2025, *metric)), metric
         assert f.prior == pytest.approx(city_sum(sent, 2024, *metric)), metric
     for (title, figs), form in zip(review.forms, (DJ1, DJ2), strict=True):
@@ -224,7 +226,7 @@ def test_year_over_year_is_restated_across_the_merge(loaded):
     with engine.connect() as conn:
         city, _ = load_review(conn, 2025)
         town, _ = load_review(conn, 2025, CHANGLING)
-    metrics = rv.TOWNSHIP_METRICS
+    metrics = TOWNSHIP_METRICS
 
     restated = {row.code: row for row in city.restated.rows}
     assert ZHUPING not in restated
@@ -246,7 +248,7 @@ def test_year_over_year_is_restated_across_the_merge(loaded):
     assert "2024年度区划" in city.as_reported.hierarchy
     members_2024 = sum(sent[2024][v][1]["01"] for v in ("990181108201", "990181108202"))
     assert reported[CHANGLING].figures[0].prior == members_2024  # its own villages only, as reported
-    assert city.merges == [rv.Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
+    assert city.merges == [Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
 
     # a township's review compares with last year restated to this year's hierarchy
     assert town.scope == "长岭镇"
@@ -283,24 +285,24 @@ def test_a_closed_year_says_so_and_the_command_writes_both_files(loaded, tmp_pat
 # ---- pure: the hierarchy arithmetic ------------------------------------------------------------------
 
 
-def orgs(year: int) -> list[rv.Org]:
+def orgs(year: int) -> list[Org]:
     reg = Registry(default_spans())
     out = []
     for o in reg.orgs(year):
         if o.level in ("township", "village"):
             t = reg.township_of(o.org_code, year)
-            out.append(rv.Org(o.org_code, o.name, o.level, t.org_code, t.name))
+            out.append(Org(o.org_code, o.name, o.level, t.org_code, t.name))
     return out
 
 
 def test_a_merged_townships_successor_is_where_its_villages_went():
     before, after = orgs(2024), orgs(2025)
-    assert rv.merges(before, after) == [rv.Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
-    mapping = rv.restated_map(before, after)
+    assert merges(before, after) == [Merge(ZHUPING, "竹坪乡", CHANGLING, "长岭镇")]
+    mapping = restated_map(before, after)
     assert mapping[ZHUPING] == CHANGLING
     assert mapping["990181203201"] == CHANGLING
     assert mapping["990181101201"] == QINGSHI
-    assert rv.merges(after, after) == []
+    assert merges(after, after) == []
 
 
 def test_restating_moves_values_and_keeps_the_city_total():
@@ -310,11 +312,11 @@ def test_restating_moves_values_and_keeps_the_city_total():
         ("990181203201", "DJ-1", "01"): 40.0,
         (CHANGLING, "DJ-2", "02"): 5.0,
     }
-    as_reported = rv.by_township(values, rv.township_map(before))
-    restated = rv.by_township(values, rv.restated_map(before, after))
+    as_reported = by_township(values, township_map(before))
+    restated = by_township(values, restated_map(before, after))
     assert as_reported[ZHUPING] == {("DJ-2", "02"): 3.0, ("DJ-1", "01"): 40.0}
     assert restated == {CHANGLING: {("DJ-2", "02"): 8.0, ("DJ-1", "01"): 40.0}}
-    assert rv.totals(values) == {("DJ-2", "02"): 8.0, ("DJ-1", "01"): 40.0}
+    assert totals(values) == {("DJ-2", "02"): 8.0, ("DJ-1", "01"): 40.0}
 
 
 @pytest.mark.parametrize(
@@ -329,12 +331,12 @@ def test_restating_moves_values_and_keeps_the_city_total():
     ids=str,
 )
 def test_a_figure_is_quoted_with_last_year_and_the_change(value, prior, want):
-    assert rv.quoted(rv.Figure("x", "人", value, prior)) == want
+    assert quoted(Figure("x", "人", value, prior)) == want
 
 
 def test_headline_names_every_indicator_of_forms_section_7():
-    codes = {c for f, c in rv.HEADLINE}
+    codes = {c for f, c in HEADLINE}
     assert codes == {"02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16"}
-    assert all(FORMS[f].has(c) for f, c in rv.HEADLINE)
-    text = "".join(rv.headline_paragraphs("全市", 2025, {m: 1.0 for m in rv.HEADLINE}, {}, 1, 1))
+    assert all(FORMS[f].has(c) for f, c in HEADLINE)
+    text = "".join(headline_paragraphs("全市", 2025, {m: 1.0 for m in HEADLINE}, {}, 1, 1))
     assert "暂无数据" not in text and text.count("上年0") == 16

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from pbstats.flows.ingest import ingest
-from pbstats.flows.settings import Settings
 from pbstats.schemas.forms import DJ1, DJ2, FORMS, Kind
 from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file
@@ -106,14 +105,11 @@ def fill(data: bytes, form_id: str, values: dict[str, object]) -> bytes:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_filled_template_round_trips_through_ingest(tmp_path: Path, warehouse_url: str, monkeypatch):
+def test_a_filled_template_round_trips_through_ingest(tmp_path: Path, night_settings):
     from pbstats.flows.templates import write_templates
     from pbstats.warehouse.review import read_only_engine
 
-    monkeypatch.setenv("PBSTATS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PBSTATS_WAREHOUSE_URL", warehouse_url)
-    monkeypatch.setenv("PBSTATS_TODAY", "2026-11-26")
-    settings = Settings()
+    settings = night_settings
     inbox = tmp_path / "inbox"
     last_village = good_values("DJ-1") | {"01": 58, "07": 11.25, "04": 0}
     last_town = good_values("DJ-2")

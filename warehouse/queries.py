@@ -51,62 +51,9 @@ def _township(registry: Registry, org_code: str | None, year: int | None) -> str
 
 def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary:
     run = conn.execute(select(load_run).where(load_run.c.run_id == run_id)).mappings().one()
-    warn_counts = dict(
-        conn.execute(
-            select(submission_issue.c.submission_id, func.count())
-            .join(submission, submission.c.submission_id == submission_issue.c.submission_id)
-            .where(submission.c.run_id == run_id, submission_issue.c.severity == "warning")
-            .group_by(submission_issue.c.submission_id)
-        ).all()
-    )
-    # only the columns summed here, row by row: a province's run is 100,000 submissions, and the whole
-    # rows (their value cells) held at once were the largest thing in memory at the end of its night
-    subs = conn.execute(
-        select(
-            submission.c.submission_id,
-            submission.c.status,
-            submission.c.org_code,
-            submission.c.year,
-            submission.c.file_name,
-            submission.c.feedback_path,
-        )
-        .where(submission.c.run_id == run_id)
-        .order_by(submission.c.submission_id)
-    ).mappings()
-    lines: dict[str, TownshipLine] = {}
-    totals = {"accepted": 0, "rejected": 0, "superseded": 0, "duplicate": 0, "held": 0}
-    rejected_ids = []
-    received = 0
-    for s in subs:
-        received += 1
-        totals[s["status"]] = totals.get(s["status"], 0) + 1
-        key = _township(registry, s["org_code"], s["year"]) or "-"
-        line = lines.get(key)
-        if line is None:
-            town = registry.org(key, s["year"]) if key != "-" else None
-            line = lines[key] = TownshipLine(key, town.name if town else words.UNKNOWN_TOWNSHIP)
-        setattr(line, s["status"], getattr(line, s["status"]) + 1)
-        line.warnings += warn_counts.get(s["submission_id"], 0)
-        if s["status"] == "rejected":
-            rejected_ids.append(s)
-    reasons: dict[int, list[str]] = {}
-    if rejected_ids:
-        for r in conn.execute(
-            select(
-                submission_issue.c.submission_id,
-                submission_issue.c.check_id,
-                submission_issue.c.cell,
-                submission_issue.c.message,
-            )
-            .where(
-                submission_issue.c.submission_id.in_([s["submission_id"] for s in rejected_ids]),
-                submission_issue.c.severity == "error",
-            )
-            .order_by(submission_issue.c.issue_id)
-        ):
-            reasons.setdefault(r.submission_id, []).append(
-                f"{r.check_id} {r.cell or ''} {r.message}".replace("  ", " ")
-            )
+    warn_counts = _warnings_by_submission(conn, run_id)
+    received, totals, lines, rejected = _count_by_township(conn, run_id, registry, warn_counts)
+    reasons = _error_reasons(conn, [s["submission_id"] for s in rejected])
     corrections = conn.execute(
         select(func.count(func.distinct(fact_metric_history.c.new_submission_id))).where(
             fact_metric_history.c.run_id == run_id
@@ -129,9 +76,80 @@ def run_summary(conn: Connection, run_id: str, registry: Registry) -> RunSummary
                 "reasons": reasons.get(s["submission_id"], []),
                 "feedback_path": s["feedback_path"],
             }
-            for s in rejected_ids
+            for s in rejected
         ],
     )
+
+
+def _warnings_by_submission(conn: Connection, run_id: str) -> dict[int, int]:
+    """submission id → its warnings, for the run's submissions that have any."""
+    return dict(
+        conn.execute(
+            select(submission_issue.c.submission_id, func.count())
+            .join(submission, submission.c.submission_id == submission_issue.c.submission_id)
+            .where(submission.c.run_id == run_id, submission_issue.c.severity == "warning")
+            .group_by(submission_issue.c.submission_id)
+        ).all()
+    )
+
+
+def _count_by_township(
+    conn: Connection, run_id: str, registry: Registry, warn_counts: dict[int, int]
+) -> tuple[int, dict[str, int], dict[str, TownshipLine], list[dict]]:
+    """The run's submissions counted: how many, how many of each status, each township's line, and
+    the rejected ones."""
+    # only the columns summed here, row by row: a province's run is 100,000 submissions, and the whole
+    # rows (their value cells) held at once were the largest thing in memory at the end of its night
+    subs = conn.execute(
+        select(
+            submission.c.submission_id,
+            submission.c.status,
+            submission.c.org_code,
+            submission.c.year,
+            submission.c.file_name,
+            submission.c.feedback_path,
+        )
+        .where(submission.c.run_id == run_id)
+        .order_by(submission.c.submission_id)
+    ).mappings()
+    lines: dict[str, TownshipLine] = {}
+    totals = {"accepted": 0, "rejected": 0, "superseded": 0, "duplicate": 0, "held": 0}
+    rejected = []
+    received = 0
+    for s in subs:
+        received += 1
+        totals[s["status"]] = totals.get(s["status"], 0) + 1
+        key = _township(registry, s["org_code"], s["year"]) or "-"
+        line = lines.get(key)
+        if line is None:
+            town = registry.org(key, s["year"]) if key != "-" else None
+            line = lines[key] = TownshipLine(key, town.name if town else words.UNKNOWN_TOWNSHIP)
+        setattr(line, s["status"], getattr(line, s["status"]) + 1)
+        line.warnings += warn_counts.get(s["submission_id"], 0)
+        if s["status"] == "rejected":
+            rejected.append(s)
+    return received, totals, lines, rejected
+
+
+def _error_reasons(conn: Connection, submission_ids: list[int]) -> dict[int, list[str]]:
+    """submission id → its errors, one line each (check, cell, message)."""
+    reasons: dict[int, list[str]] = {}
+    if not submission_ids:
+        return reasons
+    for r in conn.execute(
+        select(
+            submission_issue.c.submission_id,
+            submission_issue.c.check_id,
+            submission_issue.c.cell,
+            submission_issue.c.message,
+        )
+        .where(submission_issue.c.submission_id.in_(submission_ids), submission_issue.c.severity == "error")
+        .order_by(submission_issue.c.issue_id)
+    ):
+        reasons.setdefault(r.submission_id, []).append(
+            f"{r.check_id} {r.cell or ''} {r.message}".replace("  ", " ")
+        )
+    return reasons
 
 
 @dataclass
