@@ -297,7 +297,7 @@ def main() -> None:
     operating system does not free at once."""
     # Full collections are left to every 1,000th middle one, not every 10th: a command's imports
     # (Prefect, pandas, GX) and a night's long-lived objects set off dozens that walk millions of objects
-    # and free next to nothing (a cold province night: 27 of them, 1.6 s with the interpreter held). Young
+    # and free next to nothing (over a second with the interpreter held on a province's night). Young
     # cycles are collected as before.
     gc.set_threshold(*gc.get_threshold()[:2], 1000)
     malloc.tune()  # before any thread or child process starts

@@ -3,11 +3,9 @@ take tens of thousands of small files, where most memory is short-lived.
 
 By default glibc gives every thread that meets contention an arena of its own (up to eight per core),
 and raises its mmap threshold each time a large block is freed, after which blocks up to that size
-come from the heap, which then grows around the few that live on. Measured on cold province nights
-(a /proc sampler of RSS per process): with two arenas and a fixed 128 KiB threshold the whole process
-tree's peak went 822 → 753 MB at 25,000 returns and 892 → 831 MB at 100,000 (the command 481 → 444
-MB, each reader 85 → 79 MB) for the same CPU seconds (a reader's own work in process: 761-779 µs a
-return either way).
+come from the heap, which then grows around the few that live on. With two arenas and a fixed 128 KiB
+threshold a province's night peaks ~8% lower (822 → 753 MB for the whole process tree at 25,000
+returns) for the same CPU seconds.
 """
 
 from __future__ import annotations
