@@ -1,8 +1,8 @@
-"""A return as the submitter laid it out (forms.md §3), and its rendering onto a worksheet grid.
+"""A return as the submitter laid it out (forms.md §3): the city's form (transforms/layout.py), filled
+in, with the sheets around it.
 
-`ReturnDoc` keeps the parts of the form apart (cover items, table columns, indicator rows,
-footer items) so that quirks and cases can move, respell or drop one part; `render` places
-them on cells the way the city's template does, shifted and rearranged as the doc says.
+Quirks and cases move, respell or drop parts of a `ReturnDoc`; `render` draws the form's sheet with
+the same writer the blank templates use, then adds the side sheets.
 """
 
 from __future__ import annotations
@@ -10,103 +10,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from pbstats.schemas.forms import (
-    HEADER_CODE,
-    HEADER_CURRENT,
-    HEADER_NAME,
-    HEADER_NOTE,
-    HEADER_PRIOR,
-    HEADER_UNIT,
-    LABEL_FILLER,
-    LABEL_FORM_ID,
-    LABEL_HEAD,
-    LABEL_ISSUER,
-    LABEL_ORG_CODE,
-    LABEL_ORG_NAME,
-    LABEL_PHONE,
-    LABEL_REPORT_DATE,
-    LABEL_YEAR,
-    Form,
-    Indicator,
-    Kind,
+from pbstats.schemas.forms import DATE_SPELLING, Form, Kind
+from pbstats.schemas.template_text import DEFAULT_ISSUER
+from pbstats.transforms.layout import (
+    GAP,
+    Cell,
+    FormLayout,
+    Grid,
+    cover_items,
+    draw,
+    footer_items,
 )
+from pbstats.transforms.layout import Row as FormRow
 
-from .workbook import Cell, CellValue, Grid
-
-ISSUER = "中共示例市委组织部"
-
-# table columns: key -> header label and the column-number row's mark (甲 乙 丙 1 2 3)
-COLUMNS = {
-    "name": (HEADER_NAME, "甲"),
-    "code": (HEADER_CODE, "乙"),
-    "unit": (HEADER_UNIT, "丙"),
-    "current": (HEADER_CURRENT, "1"),
-    "prior": (HEADER_PRIOR, "2"),
-    "note": (HEADER_NOTE, "3"),
-}
-STANDARD_COLUMNS = ["name", "code", "unit", "current", "prior", "note"]
-GAP = "gap"  # an empty column inside the table
-WIDTHS = {"name": 44.0, "code": 6.0, "unit": 10.0, "current": 10.0, "prior": 10.0, "note": 18.0, GAP: 3.0}
+__all__ = ["GAP", "ReturnDoc", "Row", "build_doc", "chinese_date", "number_cell", "render"]
 
 
 @dataclass
-class Item:
-    """A labelled cover or footer entry: `组织代码：990181101201`, or the value in the next cell."""
-
-    label: str
-    value: CellValue  # None: the label stands with nothing after it
-    style: str = "full"  # full: label：value · half: label:value · next: value in the cell to the right
-    span: int = 1  # columns the label's cell is merged across (forms.md §3: labels may sit in merged cells)
-    value_span: int = 1  # columns the value's own cell is merged across (style "next")
-
-
-@dataclass
-class Row:
-    """A row of the table: an indicator row, or (indicator None) a note, sub-heading or blank row."""
-
-    indicator: Indicator | None
-    code: CellValue
-    name: str
-    unit: str
-    current: Cell
-    prior: Cell
-    note: Cell = field(default_factory=Cell)
+class Row(FormRow):
     touched: bool = False  # a quirk or case already chose how this row's 本年 cell is spelled
 
 
 @dataclass
-class ReturnDoc:
+class ReturnDoc(FormLayout):
     """Everything on the form's sheet, plus the sheets around it."""
 
-    form: Form
-    title: str
-    cover: dict[str, Item]  # keys: form_id, issuer, org_name, org_code, year
-    cover_rows: list[list[tuple[str, int]]]  # per line: (cover key, column slot)
-    columns: list[str]
-    rows: list[Row]
-    footer: dict[str, Item]  # keys: head, filler, phone, date
-    footer_rows: list[list[tuple[str, int]]]
-    sheet_name: str
-    header: bool = True
-    header_rows: int = 1  # 2: 本年/上年 under a group label, the other labels merged down over both rows
-    group_label: str = "数值"
-    current_span: int = 1  # columns each 本年 cell (its label and number too) is merged across
-    column_numbers: bool = True
-    title_merge: str = "cols"  # cols | tall | none
-    top: int = 0
-    left: int = 0
-    blank_rows_after_cover: int = 0
     before: list[Grid] = field(default_factory=list)
     after: list[Grid] = field(default_factory=list)
 
-    def indicator_rows(self) -> list[Row]:
-        return [r for r in self.rows if r.indicator is not None]
-
-    def row(self, code: str) -> Row:
-        return next(r for r in self.rows if r.indicator is not None and r.indicator.code == code)
-
     def free_rows(self) -> list[Row]:
-        return [r for r in self.indicator_rows() if not r.touched]
+        return [r for r in self.indicator_rows() if isinstance(r, Row) and not r.touched]
 
     def blank_codes(self) -> list[str]:
         """Indicator codes whose 本年 cell is blank (read as 0 with W-BLANK)."""
@@ -145,7 +78,7 @@ def build_doc(
     phone: str,
     report_date: date,
 ) -> ReturnDoc:
-    """The return as the city's template lays it out, filled in plainly."""
+    """The return as the city's form lays it out, filled in plainly."""
     rows = [
         Row(
             indicator=ind,
@@ -157,128 +90,16 @@ def build_doc(
         )
         for ind in form.indicators
     ]
-    return ReturnDoc(
-        form=form,
-        title=form.title,
-        cover={
-            "form_id": Item(LABEL_FORM_ID, form.form_id),
-            "issuer": Item(LABEL_ISSUER, ISSUER),
-            "org_name": Item(LABEL_ORG_NAME, org_name),
-            "org_code": Item(LABEL_ORG_CODE, org_code),
-            "year": Item(LABEL_YEAR, str(year)),
-        },
-        cover_rows=[[("form_id", 0), ("issuer", 2)], [("org_name", 0), ("org_code", 2), ("year", 4)]],
-        columns=list(STANDARD_COLUMNS),
-        rows=rows,
-        footer={
-            "head": Item(LABEL_HEAD, head),
-            "filler": Item(LABEL_FILLER, filler),
-            "phone": Item(LABEL_PHONE, phone),
-            "date": Item(LABEL_REPORT_DATE, chinese_date(report_date)),
-        },
-        footer_rows=[[("head", 0), ("filler", 1), ("phone", 3), ("date", 4)]],
-        sheet_name=form.form_id,
-    )
+    cover = cover_items(form, issuer=DEFAULT_ISSUER, org_name=org_name, org_code=org_code, year=year)
+    footer = footer_items({"head": head, "filler": filler, "phone": phone, "date": chinese_date(report_date)})
+    return ReturnDoc.standard(form, cover, rows, footer)
 
 
 def chinese_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
+    return DATE_SPELLING.format(d)
 
 
 def render(doc: ReturnDoc) -> tuple[list[Grid], int]:
     """The sheets of the workbook, and the index of the form's sheet among them."""
-    grid = Grid(doc.sheet_name)
-    r, c0 = doc.top, doc.left
-    spans = _spans(doc, c0)
-    width = sum(w for _, w in spans)
-    grid.put(r, c0, doc.title, bold=True)
-    if doc.title_merge == "cols":
-        grid.merges.append((r, c0, r, c0 + width - 1))
-    elif doc.title_merge == "tall":
-        grid.merges.append((r, c0, r + 1, c0 + width - 1))
-        r += 1
-    r += 1
-    for line in doc.cover_rows:
-        for key, slot in line:
-            _place(grid, r, c0 + slot, doc.cover[key])
-        r += 1
-    r += doc.blank_rows_after_cover
-    if doc.header:
-        _header(grid, doc, r, spans)
-        r += doc.header_rows
-    if doc.column_numbers:
-        for key, (col, w) in zip(doc.columns, spans, strict=True):
-            if key != GAP:
-                _merged(grid, r, col, COLUMNS[key][1], 1, w)
-        r += 1
-    for row in doc.rows:
-        cells = {"name": Cell(row.name or None), "code": Cell(row.code), "unit": Cell(row.unit or None)}
-        cells |= {"current": row.current, "prior": row.prior, "note": row.note}
-        for key, (col, w) in zip(doc.columns, spans, strict=True):
-            cell = cells.get(key)
-            if cell is not None and not cell.blank:
-                grid.cells[(r, col)] = cell
-            if w > 1 and row.indicator is not None:  # a figure merged across its columns, blank or not
-                grid.merges.append((r, col, r, col + w - 1))
-        r += 1
-    r += 1
-    for line in doc.footer_rows:
-        for key, slot in line:
-            _place(grid, r, c0 + slot, doc.footer[key])
-        r += 1
-    for key, (col, w) in zip(doc.columns, spans, strict=True):
-        for i in range(w):
-            grid.widths[col + i] = WIDTHS[key] / w
+    grid, _ = draw(doc)
     return [*doc.before, grid, *doc.after], len(doc.before)
-
-
-def _spans(doc: ReturnDoc, c0: int) -> list[tuple[int, int]]:
-    """(first column, width) of each of the doc's table columns on the sheet."""
-    spans, col = [], c0
-    for key in doc.columns:
-        w = doc.current_span if key == "current" else 1
-        spans.append((col, w))
-        col += w
-    return spans
-
-
-VALUE_COLUMNS = ("current", "prior")
-
-
-def _header(grid: Grid, doc: ReturnDoc, r: int, spans: list[tuple[int, int]]) -> None:
-    """The header row; over two rows, the value columns' labels stand in the second row under the
-    group label (merged across each run of adjacent value columns) and the others merged down."""
-    two = doc.header_rows == 2
-    run_start = None
-    for i, (key, (col, w)) in enumerate(zip(doc.columns, spans, strict=True)):
-        if key == GAP:
-            continue
-        if two and key in VALUE_COLUMNS:
-            _merged(grid, r + 1, col, COLUMNS[key][0], 1, w, bold=True)
-            run_start = col if run_start is None else run_start
-            following = doc.columns[i + 1] if i + 1 < len(doc.columns) else None
-            if following not in VALUE_COLUMNS:
-                _merged(grid, r, run_start, doc.group_label, 1, col + w - run_start, bold=True)
-                run_start = None
-        else:
-            _merged(grid, r, col, COLUMNS[key][0], doc.header_rows, w, bold=True)
-
-
-def _merged(
-    grid: Grid, row: int, col: int, value: CellValue, rows: int, cols: int, *, bold: bool = False
-) -> None:
-    grid.put(row, col, value, bold=bold)
-    if rows > 1 or cols > 1:
-        grid.merges.append((row, col, row + rows - 1, col + cols - 1))
-
-
-def _place(grid: Grid, row: int, col: int, item: Item) -> None:
-    if item.style == "next":
-        _merged(grid, row, col, item.label, 1, item.span)
-        if item.value is not None and item.value != "":
-            _merged(grid, row, col + item.span, item.value, 1, item.value_span)
-        return
-    colon = "：" if item.style == "full" else ":"
-    value = item.value
-    text = "" if value is None else chinese_date(value) if isinstance(value, date) else str(value)
-    _merged(grid, row, col, f"{item.label}{colon}{text}", 1, item.span)

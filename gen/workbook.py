@@ -11,19 +11,11 @@ import re
 import struct
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape
 
-CellValue = str | int | float | date | datetime | None
-
-
-@dataclass(frozen=True)
-class CellError:
-    """A formula's cached result that is an error value, as the program that saved it spells it."""
-
-    text: str  # "#DIV/0!", "#N/A", … (LibreOffice also writes "Err:502" and the like)
-
+from pbstats.transforms.layout import Cell, CellError, CellValue, Grid
 
 # the error values of the binary format (MS-XLS BErr); an .xls can carry no other
 XLS_ERROR_CODES = {
@@ -41,41 +33,6 @@ XLSM_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
-
-
-@dataclass
-class Cell:
-    """One cell as the submitter left it. A formula's `value` is its cached result (None: none cached;
-    a `CellError`: an error value)."""
-
-    value: CellValue | CellError = None
-    formula: str | None = None  # "=SUM(...)"
-    bold: bool = False
-
-    @property
-    def blank(self) -> bool:
-        return self.formula is None and (self.value is None or self.value == "")
-
-
-@dataclass
-class Grid:
-    """One worksheet: cells by 0-based (row, col), merged ranges (r0, c0, r1, c1 inclusive), widths."""
-
-    name: str
-    cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
-    merges: list[tuple[int, int, int, int]] = field(default_factory=list)
-    widths: dict[int, float] = field(default_factory=dict)
-
-    def put(
-        self,
-        row: int,
-        col: int,
-        value: CellValue | CellError,
-        *,
-        formula: str | None = None,
-        bold: bool = False,
-    ) -> None:
-        self.cells[(row, col)] = Cell(value, formula, bold)
 
 
 @dataclass

@@ -170,6 +170,8 @@ LABEL_ISSUER = "制定机关"
 COVER_LABELS = (LABEL_FORM_ID, LABEL_ORG_NAME, LABEL_ORG_CODE, LABEL_YEAR)
 FOOTER_LABELS = (LABEL_HEAD, LABEL_FILLER, LABEL_PHONE, LABEL_REPORT_DATE)
 ALL_LABELS = COVER_LABELS + FOOTER_LABELS + (LABEL_ISSUER,)
+LABEL_COLON = "："  # how the city's form writes a label before its value: 组织代码：990181101201
+DATE_SPELLING = "{0.year}年{0.month}月{0.day}日"  # a date as the form spells it: DATE_SPELLING.format(d)
 
 # §3: the header row and its columns
 HEADER_NAME = "指标名称"
@@ -179,6 +181,7 @@ HEADER_CURRENT = "本年"
 HEADER_PRIOR = "上年"
 HEADER_NOTE = "备注"
 HEADER_REQUIRED = (HEADER_NAME, HEADER_CODE, HEADER_CURRENT)
+HEADER_GROUP = "数值"  # a group label over 本年 and 上年 when the header takes two rows
 # the row under the header that numbers its columns, 指标名称 … 备注
 COLUMN_NUMBERS = ("甲", "乙", "丙", "1", "2", "3")
 

@@ -18,7 +18,7 @@ from pbstats.schemas.registry import Registry, default_spans
 from pbstats.transforms.checks import Rulebook, check_file
 from pbstats.transforms.model import Received
 from pbstats.transforms.template import FIRST_ROW, build_template
-from tests.builders import TOWNSHIP, VILLAGE, drop, good_values, make_return
+from tests.builders import TOWNSHIP, VILLAGE, drop, gen_return, good_values, make_return
 
 
 def sheet_of(data: bytes, form_id: str):
@@ -71,6 +71,25 @@ def test_a_template_has_its_cover_validation_and_protection(form):
         assert dv.showErrorMessage and dv.error
     labels = {ws.cell(row=r, column=c).value for r in range(1, ws.max_row + 1) for c in (1, 4)}
     assert {"单位负责人：", "填表人：", "联系电话：", "报出日期："} <= labels
+
+
+@pytest.mark.parametrize("form", [DJ1, DJ2], ids=lambda f: f.form_id)
+def test_a_template_and_a_generated_return_share_the_standard_layout(form):
+    """One writer (transforms/layout.py) lays out both: title, cover lines, header, column numbers and
+    the table stand on the same cells; the template adds only its entry cells and styles."""
+    org = VILLAGE if form is DJ1 else TOWNSHIP
+    template = sheet_of(build_template(form, org, "测试单位", 2025), form.form_id)
+    generated = sheet_of(gen_return("xlsx", form.form_id), form.form_id)
+    table = range(1, FIRST_ROW + len(form.indicators))
+    for row in table:
+        for col in range(1, 7):
+            want = generated.cell(row=row, column=col).value
+            if row in (2, 3) and want is not None:  # the cover: the same label on the same cell
+                want = want.split("：")[0]
+                assert str(template.cell(row=row, column=col).value).startswith(want), (row, col)
+            elif not (row >= FIRST_ROW and col in (4, 5)):  # 本年 and 上年 differ by design
+                assert template.cell(row=row, column=col).value == want, (row, col)
+    assert template.freeze_panes == f"A{FIRST_ROW}"
 
 
 def test_a_blank_template_reads_with_w_blank_and_nothing_worse():

@@ -1,7 +1,9 @@
 """The official blank forms (forms.md §3) as workbooks, one per org: cover filled in, 上年 filled from
 what was loaded, every value cell validated as its indicator's type, the labels protected.
 
-A template filled in with valid values reads back as an accepted return: its layout is the one the
+The form's layout is drawn by transforms/layout.py, the writer the generator's returns share; this
+module adds what a template adds: styles, widths, validation, protection and the guide sheet. A
+template filled in with valid values reads back as an accepted return: its layout is the one the
 readers in transforms/locate.py look for."""
 
 from __future__ import annotations
@@ -16,39 +18,34 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pbstats.schemas import template_text as words
-from pbstats.schemas.forms import (
-    AMOUNT_DECIMALS,
-    COLUMN_NUMBERS,
-    FLAG_NO,
-    FLAG_YES,
-    HEADER_CODE,
-    HEADER_CURRENT,
-    HEADER_NAME,
-    HEADER_NOTE,
-    HEADER_PRIOR,
-    HEADER_UNIT,
-    LABEL_FILLER,
-    LABEL_FORM_ID,
-    LABEL_HEAD,
-    LABEL_ISSUER,
-    LABEL_ORG_CODE,
-    LABEL_ORG_NAME,
-    LABEL_PHONE,
-    LABEL_REPORT_DATE,
-    LABEL_YEAR,
-    Form,
-    Indicator,
-    Kind,
+from pbstats.schemas.forms import AMOUNT_DECIMALS, FLAG_NO, FLAG_YES, LABEL_COLON, Form, Indicator, Kind
+
+from .layout import (
+    FOOTER_KEYS,
+    STANDARD_COLUMNS,
+    Cell,
+    FormLayout,
+    Grid,
+    Item,
+    Placed,
+    cover_items,
+    draw,
+    indicator_row,
 )
 
-FIRST_ROW = 6  # the first indicator row (1-based): title, 表号, cover, header, column numbers above it
-COL_NAME, COL_CODE, COL_UNIT, COL_CURRENT, COL_PRIOR, COL_NOTE = range(1, 7)
+FIRST_ROW = (
+    6  # the first indicator row (1-based) as draw places it: title, 表号, cover, header, column numbers
+)
 WIDTHS = {"A": 52, "B": 7, "C": 11, "D": 14, "E": 14, "F": 18}
+# the cover's values merged to the table's right edge; the footer's labels each with an entry cell
+COVER_SPANS = {"issuer": 4, "org_code": 2, "year": 2}
+ENTRY_FOOTER_ROWS = [[("head", 0), ("filler", 3)], [("phone", 0), ("date", 3)]]
 INPUT_FILL = PatternFill(fill_type="solid", fgColor="FFFFF9E0")
 HEAD_FILL = PatternFill(fill_type="solid", fgColor="FFEFE6DA")
 THIN = Side(style="thin", color="FF999999")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 UNLOCKED = Protection(locked=False)
+CENTER = Alignment(horizontal="center")
 FLAG_WORDS = (FLAG_YES, FLAG_NO)
 AMOUNT_FORMAT = "0." + "0" * AMOUNT_DECIMALS
 template_name = words.file_name  # the file name of an org's template
@@ -63,18 +60,19 @@ def build_template(
     issuer: str = words.DEFAULT_ISSUER,
 ) -> bytes:
     """An .xlsx of `form` for one org and year; `prior`: last year's loaded values by indicator code."""
+    doc = blank_form(form, org_code, org_name, year, prior or {}, issuer)
+    grid, placed = draw(doc)
     book = Workbook()
     ws = book.active
     ws.title = form.form_id
-    _cover(ws, form, org_code, org_name, year, issuer)
-    row = FIRST_ROW
-    for ind in form.indicators:
-        _indicator_row(ws, row, ind, (prior or {}).get(ind.code))
-        row += 1
-    _footer(ws, row + 1)
+    _cells(ws, grid)
+    _title_and_header(ws, placed)
+    for ind, r in zip(form.indicators, placed.rows, strict=True):
+        _indicator_row(ws, r + 1, placed, ind)
+    _footer(ws, placed)
     for col, width in WIDTHS.items():
         ws.column_dimensions[col].width = width
-    ws.freeze_panes = f"A{FIRST_ROW}"
+    ws.freeze_panes = f"A{placed.rows[0] + 1}"
     ws.page_setup.orientation = "portrait"
     ws.page_setup.fitToWidth = 1
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -88,54 +86,59 @@ def build_template(
     return out.getvalue()
 
 
-def _cover(ws: Worksheet, form: Form, org_code: str, org_name: str, year: int, issuer: str) -> None:
-    ws["A1"] = form.title
-    ws.merge_cells("A1:F1")
-    ws["A1"].font = Font(bold=True, size=16)
-    ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
-    ws.row_dimensions[1].height = 30
-    ws["A2"] = f"{LABEL_FORM_ID}：{form.form_id}"
-    ws["C2"] = f"{LABEL_ISSUER}：{issuer}"
-    ws.merge_cells("C2:F2")
-    ws["A3"] = f"{LABEL_ORG_NAME}：{org_name}"
-    ws["C3"] = f"{LABEL_ORG_CODE}：{org_code}"
-    ws.merge_cells("C3:D3")
-    ws["E3"] = f"{LABEL_YEAR}：{year}"
-    ws.merge_cells("E3:F3")
-    for c, label in enumerate(
-        (HEADER_NAME, HEADER_CODE, HEADER_UNIT, HEADER_CURRENT, HEADER_PRIOR, HEADER_NOTE), 1
-    ):
-        cell = ws.cell(row=4, column=c, value=label)
-        cell.font = Font(bold=True)
-        cell.fill = HEAD_FILL
-        cell.border = BOX
-        cell.alignment = Alignment(horizontal="center")
-    for c, label in enumerate(COLUMN_NUMBERS, 1):
-        cell = ws.cell(row=5, column=c, value=label)
-        cell.border = BOX
-        cell.alignment = Alignment(horizontal="center")
+def blank_form(
+    form: Form, org_code: str, org_name: str, year: int, prior: Mapping[str, float], issuer: str
+) -> FormLayout:
+    """The city's form for one org: cover filled in, 本年 blank, 上年 as loaded, the footer to fill in."""
+    cover = cover_items(form, issuer=issuer, org_name=org_name, org_code=org_code, year=year)
+    for key, span in COVER_SPANS.items():
+        cover[key].span = span
+    footer = {
+        key: Item(label + LABEL_COLON, None, "next", value_span=2) for key, label in FOOTER_KEYS.items()
+    }
+    rows = [indicator_row(ind, Cell(), Cell(_shown(prior.get(ind.code), ind))) for ind in form.indicators]
+    return FormLayout.standard(form, cover, rows, footer, ENTRY_FOOTER_ROWS)
 
 
-def _indicator_row(ws: Worksheet, row: int, ind: Indicator, prior: float | None) -> None:
-    ws.cell(row=row, column=COL_NAME, value=ind.name).alignment = Alignment(wrap_text=True)
-    ws.cell(row=row, column=COL_CODE, value=ind.code).alignment = Alignment(horizontal="center")
-    ws.cell(row=row, column=COL_UNIT, value=ind.unit).alignment = Alignment(horizontal="center")
-    current = ws.cell(row=row, column=COL_CURRENT)
-    current.protection = UNLOCKED
-    current.fill = INPUT_FILL
+def _cells(ws: Worksheet, grid: Grid) -> None:
+    for (r, c), cell in grid.cells.items():
+        target = ws.cell(row=r + 1, column=c + 1, value=cell.value)
+        if cell.bold:
+            target.font = Font(bold=True)
+    for r0, c0, r1, c1 in grid.merges:
+        ws.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1)
+
+
+def _title_and_header(ws: Worksheet, placed: Placed) -> None:
+    title = ws.cell(row=placed.title + 1, column=1)
+    title.font = Font(bold=True, size=16)
+    title.alignment = Alignment(horizontal="center", vertical="center")
+    ws.row_dimensions[placed.title + 1].height = 30
+    for col, _ in placed.columns.values():
+        head = ws.cell(row=placed.header + 1, column=col + 1)
+        head.fill, head.border, head.alignment = HEAD_FILL, BOX, CENTER
+        mark = ws.cell(row=placed.numbers + 1, column=col + 1)
+        mark.border, mark.alignment = BOX, CENTER
+
+
+def _indicator_row(ws: Worksheet, row: int, placed: Placed, ind: Indicator) -> None:
+    def cell(key: str):
+        return ws.cell(row=row, column=placed.columns[key][0] + 1)
+
+    cell("name").alignment = Alignment(wrap_text=True)
+    cell("code").alignment = cell("unit").alignment = CENTER
+    current, last, note = cell("current"), cell("prior"), cell("note")
+    current.protection = note.protection = UNLOCKED
+    current.fill = note.fill = INPUT_FILL
     _validate(ws, current.coordinate, ind)
-    last = ws.cell(row=row, column=COL_PRIOR, value=_shown(prior, ind))
-    note = ws.cell(row=row, column=COL_NOTE)
-    note.protection = UNLOCKED
-    note.fill = INPUT_FILL
     if ind.kind is Kind.AMOUNT:
         current.number_format = last.number_format = AMOUNT_FORMAT
     elif ind.kind is Kind.COUNT:
         current.number_format = last.number_format = "0"
     if ind.kind is Kind.FLAG:
-        current.alignment = last.alignment = Alignment(horizontal="center")
-    for col in range(COL_NAME, COL_NOTE + 1):
-        ws.cell(row=row, column=col).border = BOX
+        current.alignment = last.alignment = CENTER
+    for key in STANDARD_COLUMNS:
+        cell(key).border = BOX
 
 
 def _shown(prior: float | None, ind: Indicator) -> object:
@@ -170,20 +173,18 @@ def _validate(ws: Worksheet, ref: str, ind: Indicator) -> None:
     dv.add(ref)
 
 
-def _footer(ws: Worksheet, row: int) -> None:
-    """Labels with an empty value cell to the right of each (forms.md §3): A label, B:C value, D label, E:F value."""
-    pairs = ((LABEL_HEAD, LABEL_FILLER), (LABEL_PHONE, LABEL_REPORT_DATE))
-    for r, (left, right) in enumerate(pairs, start=row):
-        for label_col, label, span in ((1, left, "B{r}:C{r}"), (4, right, "E{r}:F{r}")):
-            ws.cell(row=r, column=label_col, value=f"{label}：").alignment = Alignment(horizontal="right")
-            value = ws.cell(row=r, column=label_col + 1)
-            value.protection = UNLOCKED
-            value.fill = INPUT_FILL
-            value.border = Border(bottom=THIN)
-            ws.merge_cells(span.format(r=r))
-            if label == LABEL_REPORT_DATE:
-                value.number_format = words.REPORT_DATE_FORMAT
-        ws.row_dimensions[r].height = 22
+def _footer(ws: Worksheet, placed: Placed) -> None:
+    """Each label right-aligned, its entry cell to fill in (forms.md §3: the value in the next cell)."""
+    for key in FOOTER_KEYS:
+        label_row, label_col = placed.labels[key]
+        ws.cell(row=label_row + 1, column=label_col + 1).alignment = Alignment(horizontal="right")
+        value = ws.cell(row=placed.entries[key][0] + 1, column=placed.entries[key][1] + 1)
+        value.protection = UNLOCKED
+        value.fill = INPUT_FILL
+        value.border = Border(bottom=THIN)
+        if key == "date":
+            value.number_format = words.REPORT_DATE_FORMAT
+        ws.row_dimensions[label_row + 1].height = 22
 
 
 def _guide(ws: Worksheet, form: Form, year: int) -> None:
