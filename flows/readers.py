@@ -27,7 +27,8 @@ def not_read(e: Unavailable) -> str:
     """What an operator or a submitter is told when files were left unread for want of a worker."""
     first = scrub(e.files[0], 200) if e.files else "报表文件"  # a name may hold a mobile
     more = msg.NOT_READ_MORE.format(count=len(e.files)) if len(e.files) > 1 else ""
-    return msg.NOT_READ.format(first=first, more=more, cause=e.cause)
+    log.error("no reader process could be started: %s", e.cause)  # the cause is for the operator's log
+    return msg.NOT_READ.format(first=first, more=more)
 
 
 def check_files(files: Sequence[tuple[Received, bytes]], rules: Rulebook) -> list[CheckedReturn]:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         default=None, description="the inbox the nightly run reads; default home/inbox"
     )
     lock_wait: float = Field(default=1800, ge=0, description="seconds a run waits for another to finish")
-    load_retry_delays: list[float] = Field(
+    load_retry_delays: list[Annotated[float, Field(ge=0)]] = Field(
         default=[2, 8, 30], description="seconds before each retry of a load that failed on the database"
     )
 

@@ -61,7 +61,7 @@ EMPTY_BOOK = "文件中没有任何内容（所有工作表都是空的）"
 UNKNOWN_FORMAT = "无法识别的文件格式"  # in place of the reader's own error text
 TOO_MANY_CELLS = "工作簿中各工作表的单元格总数远超报表的规模，请删除无关的工作表后报送"
 TOO_MUCH_TEXT = "工作簿中的文字内容远超报表的规模，请删除无关内容后报送"
-NOT_READ = "无法安全读取“{first}”{more}：系统未能启动受保护的读取进程（{cause}），为安全起见文件未被读取"
+NOT_READ = "无法安全读取“{first}”{more}：系统未能启动受保护的读取进程（进程数、文件句柄或内存不足），为安全起见文件未被读取"
 NOT_READ_MORE = "等 {count} 个文件"
 OVER_BUDGET = {  # a reader worker stopped for: (time, memory, crash)
     "time": "文件读取超时（文件结构异常或内容过多），请删除无关内容、重新导出后报送",
@@ -175,7 +175,7 @@ def uncached_formula(ind: Indicator) -> str:
 
 def formula_error(ind: Indicator, error: str) -> str:
     """`error` the error value the cell holds, as its program spells it (#DIV/0!, #N/A, Err:502)."""
-    return f"“{ind.name}”的公式计算结果是错误值“{error}”，请修正公式后重新计算并保存，或直接填写数值"
+    return f"“{ind.name}”的单元格是错误值“{error}”（如公式计算出错），请修正公式或直接填写数值"
 
 
 def unreadable(ind: Indicator, why: str) -> str:

@@ -71,16 +71,6 @@ def _first_look(data: bytes, file_name: str) -> Unreadable | None:
     return None
 
 
-def guard(data: bytes, file_name: str) -> Unreadable | None:
-    """The E-FILE checks decided before calamine sees the bytes: kind, size, packing, encryption,
-    and what each kind's own structure says it would take to read."""
-    bad = _first_look(data, file_name)
-    if bad:
-        return bad
-    problem = _survey(data, suffix_of(file_name)).problem
-    return Unreadable(problem.reason) if problem else None
-
-
 def read_workbook(data: bytes, file_name: str) -> Workbook | Unreadable:
     """Every sheet as rows of cached values: the survey, then calamine within the caps; never raises for
     bad bytes. calamine may still abort the process: run it where that costs only the file (`flows.readers`)."""
