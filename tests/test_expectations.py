@@ -150,7 +150,7 @@ def test_violations_come_in_row_order() -> None:
 def test_an_empty_frame_needs_no_great_expectations() -> None:
     code = (
         "import sys, pandas as pd\n"
-        "from expectations.run import validate\n"
+        "from pbstats.expectations.run import validate\n"
         "assert validate('DJ-1', pd.DataFrame()) == []\n"
         "assert 'great_expectations' not in sys.modules\n"
     )

@@ -90,7 +90,7 @@ def test_a_profile_naming_an_api_stops_the_server_spawned_ahead(tmp_path: Path):
         'active = "served"\n\n[profiles.served]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n'
     )
     probe = (
-        "from flows import local_api\n"
+        "from pbstats.flows import local_api\n"
         "local_api.start_if_needed()\n"
         "print('started' if local_api.starting() else 'none')\n"
     )
@@ -122,7 +122,7 @@ def test_flows_on_the_temporary_server_send_no_heartbeats(tmp_path: Path):
     probe = (
         "from prefect import flow\n"
         "from prefect.settings import get_current_settings\n"
-        "from flows import local_api\n"
+        "from pbstats.flows import local_api\n"
         "@flow\n"
         "def probe():\n"
         "    s = get_current_settings()\n"
@@ -158,7 +158,7 @@ def test_the_server_checks_its_migrations_once_per_prefect_build_and_database(tm
     probe = (
         "import os\n"
         "from prefect import flow\n"
-        "from flows import local_api\n"
+        "from pbstats.flows import local_api\n"
         "@flow\n"
         "def probe():\n"
         "    return 42\n"

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("schemas", "transforms", "expectations", "warehouse", "flows", "gen")
-BARE_IMPORT = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(PACKAGES)})(?:\.|\s|$)", re.M)
+# an import statement, or one in a program a test or the bench hands to another interpreter as a string
+BARE_IMPORT = re.compile(rf"^\s*[\"']?(?:from|import)\s+(?:{'|'.join(PACKAGES)})(?:\.|\s|$)", re.M)
 TESTS_IMPORT = re.compile(r"^\s*(?:from|import)\s+tests(?:\.|\s|$)", re.M)
 
 
