@@ -6,7 +6,6 @@ touched. The flows only wire these together."""
 from __future__ import annotations
 
 import itertools
-import logging
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,7 +43,6 @@ from .files import (
 )
 from .readers import build_feedback, check_files
 
-log = logging.getLogger("pbstats")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -215,11 +213,9 @@ def judge(
 
 
 def _quarantine(ret: CheckedReturn, data: bytes, quarantine_root: Path, *, synced: bool = True) -> str:
-    try:
-        feedback = build_feedback(data, ret.received.file_name, ret.findings)
-    except Exception:  # the feedback is a courtesy; the rejection and its findings stand without it
-        log.exception("feedback workbook failed for %s", ret.received.file_name)
-        feedback = build_feedback(b"", ret.received.file_name, ret.findings)
+    # the list alone where the submitted sheets cannot be copied (readers.build_feedback falls back and
+    # logs); no reader process at all is an outage that stops the run, the file left for the next one
+    feedback = build_feedback(data, ret.received.file_name, ret.findings)
     rec = ret.received
     return quarantine(
         quarantine_root, data, feedback, rec.sha256, rec.file_name, ret.year, ret.org_code, synced=synced
